@@ -1,0 +1,399 @@
+//! The **Fetcher**: downloads one job at a time.
+//!
+//! Owns: a clone of its arbiter's awc `Client` (one client per arbiter: awc's clients are `!Send`
+//! and their connection pool is per client), and at most one job.
+//! Receives: its next job as the answer to the [`NextJob`] it sends the supervisor when free.
+//! Sends: [`Store`] to the writer for a 200, then [`Finished`] to the reporter with the job's
+//! outcome, awaiting each (so a slow writer or reporter slows dispatch instead of growing a
+//! queue); [`FetcherGone`] to the supervisor when the actor is dropped, however that happens.
+//!
+//! Each attempt runs under one deadline, from connect to the last body byte. Transient failures
+//! (connect errors, timeouts, resets, truncated bodies, 408, 429, 5xx and configured statuses) are
+//! retried with exponential backoff and jitter, honouring `Retry-After` up to a cap. Error bodies
+//! are read (up to a small bound) so keep-alive connections are reused. A panic while handling a
+//! job is caught: the job ends as an error with the panic message and this fetcher retires, to be
+//! replaced by the supervisor.
+
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use awc::error::{PayloadError, SendRequestError};
+use awc::http::{header, StatusCode};
+use awc::{Client, ClientResponse, Connector};
+use bytes::{Bytes, BytesMut};
+use futures_util::{FutureExt, StreamExt};
+use rand::Rng;
+
+use crate::config::Config;
+use crate::job::{Job, JobReport, Outcome};
+use crate::reporter::{Finished, Reporter};
+use crate::sink::Sink;
+use crate::supervisor::{Assignment, FetcherGone, NextJob, Release, Supervisor};
+use crate::writer::{Store, Writer};
+
+/// What every fetcher of a run shares.
+pub(crate) struct Shared {
+    pub config: Config,
+    pub sink: Arc<dyn Sink>,
+    pub writer: Addr<Writer>,
+    pub reporter: Addr<Reporter>,
+}
+
+/// Error bodies up to this size are read so the connection can be reused; larger ones are dropped
+/// with their connection.
+const DRAIN_LIMIT: usize = 64 * 1024;
+
+pub(crate) struct Fetcher {
+    id: usize,
+    shared: Arc<Shared>,
+    client: Client,
+    supervisor: Addr<Supervisor>,
+}
+
+impl Fetcher {
+    pub fn new(
+        id: usize,
+        shared: Arc<Shared>,
+        client: Client,
+        supervisor: Addr<Supervisor>,
+    ) -> Self {
+        Fetcher {
+            id,
+            shared,
+            client,
+            supervisor,
+        }
+    }
+}
+
+impl Drop for Fetcher {
+    fn drop(&mut self) {
+        self.supervisor.do_send(FetcherGone { fetcher: self.id });
+    }
+}
+
+impl Actor for Fetcher {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let work = work_loop(
+            self.id,
+            Arc::clone(&self.shared),
+            self.client.clone(),
+            self.supervisor.clone(),
+        );
+        ctx.spawn(work.into_actor(self).map(|_, _, ctx| ctx.stop()));
+    }
+}
+
+/// Asks for a job, does it, reports it, and again, until the supervisor has none left.
+async fn work_loop(id: usize, shared: Arc<Shared>, client: Client, supervisor: Addr<Supervisor>) {
+    while let Ok(Some(Assignment { job, tries })) = supervisor.send(NextJob { fetcher: id }).await {
+        let started = Instant::now();
+        let result = AssertUnwindSafe(do_job(&shared, &client, &job, tries))
+            .catch_unwind()
+            .await;
+        let (report, panicked) = match result {
+            Ok(report) => (report, false),
+            Err(panic) => (
+                JobReport {
+                    job,
+                    outcome: Outcome::Error(format!(
+                        "fetcher panicked: {}",
+                        crate::panic_message(&*panic)
+                    )),
+                    status: None,
+                    bytes: 0,
+                    elapsed: started.elapsed(),
+                    attempts: tries + 1,
+                },
+                true,
+            ),
+        };
+        if shared.reporter.send(Finished(report)).await.is_err() {
+            return;
+        }
+        if panicked {
+            // The panic may have left this actor's state half-updated: retire and be replaced.
+            let _ = supervisor.send(Release { fetcher: id }).await;
+            return;
+        }
+    }
+}
+
+/// Builds the HTTP client for one arbiter, with every limit taken from the config.
+pub(crate) fn build_client(config: &Config) -> Client {
+    // rustls needs a process-wide crypto provider; installing it twice is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    for der in &config.root_certs {
+        // Certificates were parsed when the config was built; a root rustls rejects is skipped.
+        let _ = roots.add(rustls::pki_types::CertificateDer::from(der.clone()));
+    }
+    let mut tls = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+
+    // awc's default of 100 connections per connector would silently cap a larger pool.
+    let connector = Connector::new()
+        .limit(config.pool_size)
+        .timeout(config.connect_timeout)
+        .rustls_0_23(Arc::new(tls));
+    let mut builder = Client::builder()
+        .connector(connector)
+        .timeout(config.timeout)
+        .add_default_header((header::USER_AGENT, config.user_agent.as_str()));
+    builder = if config.max_redirects == 0 {
+        builder.disable_redirects()
+    } else {
+        builder.max_redirects(config.max_redirects)
+    };
+    builder.finish()
+}
+
+/// How one attempt failed.
+struct Failure {
+    message: String,
+    status: Option<u16>,
+    transient: bool,
+    retry_after: Option<Duration>,
+}
+
+impl Failure {
+    fn transient(message: String) -> Self {
+        Failure {
+            message,
+            status: None,
+            transient: true,
+            retry_after: None,
+        }
+    }
+
+    fn permanent(message: String) -> Self {
+        Failure {
+            transient: false,
+            ..Failure::transient(message)
+        }
+    }
+}
+
+/// What one attempt got.
+enum Got {
+    Body(Bytes),
+    NotFound,
+}
+
+async fn do_job(shared: &Shared, client: &Client, job: &Job, tries: u32) -> JobReport {
+    let started = Instant::now();
+    let config = &shared.config;
+    let report = |outcome, status, bytes, attempts| JobReport {
+        job: job.clone(),
+        outcome,
+        status,
+        bytes,
+        elapsed: started.elapsed(),
+        attempts,
+    };
+    if config.skip_existing && shared.sink.exists(&job.file) {
+        return report(Outcome::Skipped, None, 0, 0);
+    }
+    let mut attempt = tries;
+    let body = loop {
+        attempt += 1;
+        match fetch(client, config, &job.url).await {
+            Ok(Got::Body(body)) => break body,
+            Ok(Got::NotFound) => return report(Outcome::NotFound, Some(404), 0, attempt),
+            Err(f) if f.transient && attempt <= config.retries => {
+                actix_rt::time::sleep(backoff(config, attempt, f.retry_after)).await;
+            }
+            Err(f) => return report(Outcome::Error(f.message), f.status, 0, attempt),
+        }
+    };
+    let file = match name_file(shared, client, job).await {
+        Ok(file) => file,
+        Err(e) => return report(Outcome::Error(e), Some(200), 0, attempt),
+    };
+    let store = Store {
+        job: job.clone(),
+        file: file.clone(),
+        body,
+    };
+    match shared.writer.send(store).await {
+        Ok(Ok(bytes)) => report(Outcome::Downloaded(file), Some(200), bytes, attempt),
+        Ok(Err(e)) => report(Outcome::Error(e), Some(200), 0, attempt),
+        Err(e) => report(
+            Outcome::Error(format!("writer unavailable: {e}")),
+            Some(200),
+            0,
+            attempt,
+        ),
+    }
+}
+
+/// The job's file name: its own, or the one the namer picks from its `meta_url` body.
+async fn name_file(shared: &Shared, client: &Client, job: &Job) -> Result<PathBuf, String> {
+    let (Some(namer), Some(meta_url)) = (shared.config.namer.as_ref(), job.meta_url.as_ref())
+    else {
+        return Ok(job.file.clone());
+    };
+    match fetch(client, &shared.config, meta_url).await {
+        Ok(Got::Body(meta)) => namer.name(job, &meta),
+        Ok(Got::NotFound) => Err(format!("metadata not found: {meta_url}")),
+        Err(f) => Err(format!("metadata: {}", f.message)),
+    }
+}
+
+/// The delay before retry number `attempt` (1-based): exponential with "equal jitter", raised to
+/// the server's `Retry-After` when it asks for longer (capped).
+fn backoff(config: &Config, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    let exp = config
+        .backoff
+        .saturating_mul(1u32 << (attempt - 1).min(16))
+        .min(config.backoff_max);
+    let jittered = exp.mul_f64(rand::thread_rng().gen_range(0.5..=1.0));
+    match retry_after {
+        Some(ra) => jittered.max(ra.min(config.retry_after_max)),
+        None => jittered,
+    }
+}
+
+/// One GET under the attempt deadline.
+async fn fetch(client: &Client, config: &Config, url: &str) -> Result<Got, Failure> {
+    match actix_rt::time::timeout(config.timeout, fetch_inner(client, config, url)).await {
+        Ok(result) => result,
+        Err(_) => Err(Failure::transient(format!(
+            "timed out after {:?} (connect to last byte)",
+            config.timeout
+        ))),
+    }
+}
+
+async fn fetch_inner(client: &Client, config: &Config, url: &str) -> Result<Got, Failure> {
+    let mut resp = client.get(url).send().await.map_err(send_failure)?;
+    let status = resp.status();
+    if status == StatusCode::OK {
+        return read_body(&mut resp, config.max_body).await.map(Got::Body);
+    }
+    // Read small error bodies so the keep-alive connection goes back to the pool.
+    let _ = read_body(&mut resp, DRAIN_LIMIT as u64).await;
+    if status == StatusCode::NOT_FOUND {
+        return Ok(Got::NotFound);
+    }
+    let code = status.as_u16();
+    let mut message = format!(
+        "HTTP error {} - {}",
+        code,
+        status.canonical_reason().unwrap_or("Unknown Status")
+    );
+    if status.is_redirection() {
+        message.push_str(" (redirect not followed: too many redirects or no usable Location)");
+    }
+    Err(Failure {
+        message,
+        status: Some(code),
+        transient: config.is_retryable_status(code),
+        retry_after: retry_after(&resp),
+    })
+}
+
+fn send_failure(e: SendRequestError) -> Failure {
+    match e {
+        SendRequestError::Url(_)
+        | SendRequestError::Http(_)
+        | SendRequestError::TunnelNotSupported => Failure::permanent(e.to_string()),
+        _ => Failure::transient(e.to_string()),
+    }
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+fn retry_after<S>(resp: &ClientResponse<S>) -> Option<Duration> {
+    let value = resp
+        .headers()
+        .get(header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// Reads the whole body, refusing more than `limit` bytes whether announced or streamed.
+async fn read_body<S>(resp: &mut ClientResponse<S>, limit: u64) -> Result<Bytes, Failure>
+where
+    S: futures_util::Stream<Item = Result<Bytes, PayloadError>> + Unpin,
+{
+    let announced = resp
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(len) = announced {
+        if len > limit {
+            return Err(too_large(len, limit));
+        }
+    }
+    let mut first: Option<Bytes> = None;
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = resp.next().await {
+        let chunk = chunk.map_err(|e| Failure::transient(format!("reading body: {e}")))?;
+        let have = first.as_ref().map_or(0, Bytes::len) + buf.len();
+        if (have + chunk.len()) as u64 > limit {
+            return Err(too_large((have + chunk.len()) as u64, limit));
+        }
+        // The common small body arrives as one chunk: keep it without copying.
+        match first.take() {
+            None if buf.is_empty() => first = Some(chunk),
+            prev => {
+                if let Some(prev) = prev {
+                    let cap = announced
+                        .map_or(0, |n| n as usize)
+                        .max(prev.len() + chunk.len());
+                    buf.reserve(cap);
+                    buf.extend_from_slice(&prev);
+                }
+                buf.extend_from_slice(&chunk);
+            }
+        }
+    }
+    Ok(first.unwrap_or_else(|| buf.freeze()))
+}
+
+fn too_large(len: u64, limit: u64) -> Failure {
+    Failure::permanent(format!(
+        "body of {len} bytes or more exceeds the limit of {limit} bytes"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_honours_retry_after() {
+        let config = Config::builder()
+            .backoff(Duration::from_millis(100))
+            .backoff_max(Duration::from_secs(1))
+            .build()
+            .unwrap();
+        let first = backoff(&config, 1, None);
+        assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
+        let tenth = backoff(&config, 10, None);
+        assert!(tenth <= Duration::from_secs(1) && tenth >= Duration::from_millis(500));
+        let ra = backoff(&config, 1, Some(Duration::from_secs(3)));
+        assert_eq!(ra, Duration::from_secs(3));
+        let capped = backoff(&config, 1, Some(Duration::from_secs(3600)));
+        assert_eq!(capped, config.retry_after_max);
+    }
+}

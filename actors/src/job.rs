@@ -1,0 +1,125 @@
+//! The data that flows through the engine: what to fetch ([`Job`]), how it ended ([`Outcome`],
+//! [`JobReport`]), what subscribers see ([`Event`]) and what a run returns ([`Summary`]).
+//!
+//! A job's result is data, not an `Err` that stops the run: a failed download is one more
+//! [`Outcome::Error`] in the counts.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One thing to download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// A short name for reports (a country code such as `BR`, or the URL itself).
+    pub key: String,
+    /// The absolute http(s) URL to GET.
+    pub url: String,
+    /// Where the body goes, relative to the sink (for the directory sink: a path under its folder).
+    pub file: PathBuf,
+    /// A second URL whose JSON body names the file (the book's flags3 `metadata.json`); used only
+    /// when the config has a [`Namer`](crate::Namer).
+    pub meta_url: Option<String>,
+}
+
+impl Job {
+    /// A job that GETs `url` and stores the body as `file`.
+    pub fn new(key: impl Into<String>, url: impl Into<String>, file: impl Into<PathBuf>) -> Self {
+        Job {
+            key: key.into(),
+            url: url.into(),
+            file: file.into(),
+            meta_url: None,
+        }
+    }
+
+    /// Also fetch `meta_url` and let the config's [`Namer`](crate::Namer) pick the file name.
+    pub fn with_meta_url(mut self, meta_url: impl Into<String>) -> Self {
+        self.meta_url = Some(meta_url.into());
+        self
+    }
+}
+
+/// How one job ended. Every job ends in exactly one of these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The body was stored completely under this name (relative to the sink).
+    Downloaded(PathBuf),
+    /// The server answered 404.
+    NotFound,
+    /// The file already existed and the config asked to skip existing files.
+    Skipped,
+    /// Anything else: a status other than 200 and 404, a transport error, a timeout, a body over
+    /// the size limit, a failed write. The message says which.
+    Error(String),
+}
+
+impl Outcome {
+    /// The short word used in reports and JSON: `ok`, `not_found`, `skipped` or `error`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Downloaded(_) => "ok",
+            Outcome::NotFound => "not_found",
+            Outcome::Skipped => "skipped",
+            Outcome::Error(_) => "error",
+        }
+    }
+}
+
+/// The record of one finished job, as the reporter and subscribers see it.
+#[derive(Debug, Clone)]
+pub struct JobReport {
+    /// The job as it was read from the source.
+    pub job: Job,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The last HTTP status received, if any response arrived.
+    pub status: Option<u16>,
+    /// Bytes of body stored (0 unless downloaded).
+    pub bytes: u64,
+    /// Time from the first attempt's start to the outcome.
+    pub elapsed: Duration,
+    /// How many attempts were made (1 without retries).
+    pub attempts: u32,
+}
+
+/// What subscribers receive: one [`Event::Job`] per job, then one [`Event::Done`]; after that the
+/// channel is closed, so `for event in rx` ends by itself.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A job finished.
+    Job(JobReport),
+    /// The run ended; no more events follow.
+    Done(Summary),
+}
+
+/// The counts of a finished run. `downloaded + not_found + errors + skipped + cancelled == jobs`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Jobs read from the source and handed to fetchers.
+    pub jobs: u64,
+    /// Jobs whose body is stored.
+    pub downloaded: u64,
+    /// Jobs the server answered 404.
+    pub not_found: u64,
+    /// Jobs that failed (see each [`JobReport`] for the message).
+    pub errors: u64,
+    /// Jobs skipped because their file already existed.
+    pub skipped: u64,
+    /// Jobs in flight when the run was interrupted and that did not finish within the grace period.
+    pub cancelled: u64,
+    /// Body bytes stored.
+    pub bytes: u64,
+    /// True when the run was stopped by its shutdown signal rather than by running out of jobs.
+    pub interrupted: bool,
+    /// Events that could not be delivered because a subscriber's channel was full or closed.
+    pub events_dropped: u64,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+}
+
+impl Summary {
+    /// Jobs that have an outcome (every job but the cancelled ones).
+    pub fn finished(&self) -> u64 {
+        self.downloaded + self.not_found + self.errors + self.skipped
+    }
+}

@@ -1,0 +1,286 @@
+//! The actor engine of `flags`: a concurrent, bounded, crash-safe HTTP downloader that other tools
+//! embed.
+//!
+//! # Layout
+//!
+//! ```text
+//!  job source (lazy)                         Store(job, body)
+//!        │ next()          ┌─────────────┐ ──────────────────► ┌────────────┐
+//!  ┌─────▼──────┐  Job     │ Fetcher × N │ ◄── stored/failed ─ │ Writer     │ temp → fsync → rename
+//!  │ Supervisor │ ───────► │ awc Client  │                     │ (blocking  │
+//!  │            │ ◄─ next ─│ per arbiter │                     │  threads)  │
+//!  └─────┬──────┘          └──────┬──────┘                     └────────────┘
+//!        │ Total                  │ Finished (every outcome)
+//!        ▼                        ▼
+//!  ┌──────────────────────────────────────────────────────────────────────┐
+//!  │ Reporter: counts; indicatif bar; Event to subscribers (try_send);    │
+//!  │ ends the run when every job read has its outcome → Summary           │
+//!  └──────────────────────────────────────────────────────────────────────┘
+//! ```
+//!
+//! - [`supervisor`](crate::supervisor) owns the job source and the pool. Dispatch is pull: a free
+//!   fetcher asks for the next job, and the source is read one job at a time, so memory is bounded
+//!   by the pool size, not the number of jobs. A fetcher that dies is replaced and its job queued
+//!   again.
+//! - [`fetcher`](crate::fetcher) does one request at a time under a per-attempt deadline, with a
+//!   body size limit, retries with backoff, and hands 200 bodies to the writer.
+//! - [`writer`](crate::writer) runs the [`Sink`] on blocking threads; the default [`DirSink`]
+//!   makes a file appear under its final name only when complete.
+//! - [`reporter`](crate::reporter) is the only place that counts.
+//!
+//! # Invariants
+//!
+//! 1. Every job read ends in exactly one outcome (downloaded, not found, error, skipped) or, on an
+//!    interrupted run, is counted as cancelled: the [`Summary`] counts add up to `jobs`.
+//! 2. A file under its final name is complete and byte-identical to what the server sent.
+//! 3. At most `pool_size` requests are in flight, and that many are when there is work (the
+//!    client's connection limit is the pool size, not awc's default of 100).
+//! 4. Memory is bounded by the pool size (and the body limit), not by the number of jobs.
+//! 5. The run ends by itself when the last outcome is in.
+//! 6. When the shutdown future resolves, dispatch stops; in-flight jobs get the grace period to
+//!    finish, the rest are cancelled, and no temp file remains.
+//!
+//! # Backpressure and shutdown
+//!
+//! Fetchers await the writer and the reporter before asking for more work, so a slow disk slows
+//! the crawl instead of growing a queue. Subscribers never slow it: events go out with `try_send`
+//! and what a full channel refuses is counted in [`Summary::events_dropped`].
+//!
+//! # Example
+//!
+//! A program without an async runtime of its own (see also `examples/embed.rs`):
+//!
+//! ```no_run
+//! use flags_actors::{Config, Crawler, DirSink, Event, Job};
+//!
+//! let config = Config::builder().pool_size(20).build()?;
+//! let jobs = (1..=3).map(|i| Job::new(format!("page{i}"), format!("http://127.0.0.1:8000/{i}"), format!("{i}.html")));
+//! let (events, handle) = Crawler::new(config, DirSink::new("downloaded")?).spawn(jobs);
+//! for event in events {
+//!     if let Event::Job(report) = event {
+//!         println!("{} {}", report.job.key, report.outcome.kind());
+//!     }
+//! }
+//! let summary = handle.join()?;
+//! assert_eq!(summary.finished(), 3);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod config;
+pub mod fetcher;
+mod job;
+pub mod reporter;
+mod sink;
+pub mod supervisor;
+pub mod writer;
+
+use std::any::Any;
+use std::future::Future;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use crossbeam_channel::{Receiver, Sender};
+use tokio::sync::{oneshot, Notify};
+
+pub use config::{Config, ConfigBuilder, ConfigError, Namer, Progress};
+pub use job::{Event, Job, JobReport, Outcome, Summary};
+pub use reporter::Listener;
+pub use sink::{is_safe_relative, DirSink, Sink};
+
+use fetcher::Shared;
+use reporter::{Finalize, Reporter};
+use supervisor::{Stop, Supervisor};
+use writer::{Writer, WriterGate};
+
+/// One crawl: a config, a sink, and who hears about it. Run it with [`Crawler::run`] inside an
+/// actix system, or with [`Crawler::spawn`] from plain threaded code.
+pub struct Crawler {
+    config: Config,
+    sink: Arc<dyn Sink>,
+    subscribers: Vec<Sender<Event>>,
+    listener: Option<Listener>,
+    capacity: usize,
+}
+
+/// Why a spawned crawl gave no summary.
+#[derive(Debug, thiserror::Error)]
+pub enum CrawlError {
+    /// The crawl's thread panicked.
+    #[error("the crawl thread panicked: {0}")]
+    Panicked(String),
+    /// The actix system could not start.
+    #[error("cannot start the actor system: {0}")]
+    System(String),
+}
+
+impl Crawler {
+    /// A crawl that stores bodies in `sink`.
+    pub fn new(config: Config, sink: impl Sink) -> Self {
+        Self::with_sink(config, Arc::new(sink))
+    }
+
+    /// Like [`Crawler::new`], with a sink the caller keeps a handle to.
+    pub fn with_sink(config: Config, sink: Arc<dyn Sink>) -> Self {
+        Crawler {
+            config,
+            sink,
+            subscribers: Vec::new(),
+            listener: None,
+            capacity: 1024,
+        }
+    }
+
+    /// Also send every event to `tx`, without ever blocking: events a full or closed channel
+    /// refuses are dropped and counted in [`Summary::events_dropped`].
+    pub fn subscribe(mut self, tx: Sender<Event>) -> Self {
+        self.subscribers.push(tx);
+        self
+    }
+
+    /// Call `f` with every event, in order and without loss, on the reporter's thread. Keep it
+    /// quick: the crawl waits for it (printing one line per job is fine).
+    pub fn on_event(mut self, f: impl FnMut(&Event) + Send + 'static) -> Self {
+        self.listener = Some(Box::new(f));
+        self
+    }
+
+    /// The capacity of the channel [`Crawler::spawn`] returns (default 1024 events).
+    pub fn event_capacity(mut self, n: usize) -> Self {
+        self.capacity = n.max(1);
+        self
+    }
+
+    /// Runs the crawl inside the current actix system and returns its summary when the last job
+    /// has its outcome, or when `shutdown` resolves and the grace period is over.
+    pub async fn run<I>(self, jobs: I, shutdown: impl Future<Output = ()>) -> Summary
+    where
+        I: IntoIterator<Item = Job>,
+        I::IntoIter: 'static,
+    {
+        let Crawler {
+            config,
+            sink,
+            subscribers,
+            listener,
+            ..
+        } = self;
+        let grace = config.grace;
+        let started = Instant::now();
+        let (done_tx, mut done_rx) = oneshot::channel();
+        let reporter = Reporter::new(config.progress, subscribers, listener, done_tx).start();
+        let gate = Arc::new(WriterGate::default());
+        let writer = Writer::start(config.writer_threads, Arc::clone(&sink), Arc::clone(&gate));
+        let arbiters: Vec<Arbiter> = (0..config.workers).map(|_| Arbiter::new()).collect();
+        let shared = Arc::new(Shared {
+            config,
+            sink,
+            writer,
+            reporter: reporter.clone(),
+        });
+        let supervisor = Supervisor::new(
+            Box::new(jobs.into_iter()),
+            arbiters.iter().map(Arbiter::handle).collect(),
+            shared,
+            reporter.clone(),
+        )
+        .start();
+
+        let mut shutdown = std::pin::pin!(shutdown);
+        let finished = tokio::select! {
+            summary = &mut done_rx => summary.ok(),
+            _ = &mut shutdown => None,
+        };
+        let summary = match finished {
+            Some(summary) => Some(summary),
+            None => {
+                supervisor.do_send(Stop);
+                match actix_rt::time::timeout(grace, &mut done_rx).await {
+                    Ok(summary) => summary.ok(),
+                    Err(_) => {
+                        reporter.do_send(Finalize);
+                        done_rx.await.ok()
+                    }
+                }
+            }
+        };
+
+        // Cancel what is still in flight, then wait (bounded) for stores already under way, so
+        // that no temp file outlives the run.
+        gate.close();
+        for arbiter in &arbiters {
+            arbiter.stop();
+        }
+        let deadline = Instant::now() + grace;
+        while gate.busy() > 0 && Instant::now() < deadline {
+            actix_rt::time::sleep(Duration::from_millis(5)).await;
+        }
+        summary.unwrap_or_else(|| Summary {
+            elapsed: started.elapsed(),
+            ..Summary::default()
+        })
+    }
+
+    /// Runs the crawl on a thread of its own (with its own actix system) and returns at once: the
+    /// events, and a handle to stop the crawl or wait for its summary. The channel closes after
+    /// the last event, so `for event in rx` ends by itself.
+    pub fn spawn<I>(self, jobs: I) -> (Receiver<Event>, CrawlHandle)
+    where
+        I: IntoIterator<Item = Job> + Send + 'static,
+    {
+        let (tx, rx) = crossbeam_channel::bounded(self.capacity);
+        let crawler = self.subscribe(tx);
+        let stop = Arc::new(Notify::new());
+        let stop_here = Arc::clone(&stop);
+        let thread = thread::Builder::new()
+            .name("flags-crawl".into())
+            .spawn(move || {
+                let system = actix_rt::System::new();
+                let summary = system.block_on(async move {
+                    let shutdown = stop_here.notified();
+                    crawler.run(jobs, shutdown).await
+                });
+                System::current().stop();
+                summary
+            });
+        (rx, CrawlHandle { thread, stop })
+    }
+}
+
+/// The handle of a crawl started with [`Crawler::spawn`].
+pub struct CrawlHandle {
+    thread: std::io::Result<thread::JoinHandle<Summary>>,
+    stop: Arc<Notify>,
+}
+
+impl CrawlHandle {
+    /// Asks the crawl to stop, as a shutdown signal does: no new jobs, in-flight ones get the
+    /// grace period.
+    pub fn stop(&self) {
+        self.stop.notify_one();
+    }
+
+    /// Waits for the crawl to end and returns its summary.
+    pub fn join(self) -> Result<Summary, CrawlError> {
+        match self.thread {
+            Ok(handle) => handle
+                .join()
+                .map_err(|p| CrawlError::Panicked(panic_message(&*p))),
+            Err(e) => Err(CrawlError::System(e.to_string())),
+        }
+    }
+}
+
+/// The message of a caught panic payload.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}

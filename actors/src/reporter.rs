@@ -1,0 +1,222 @@
+//! The **Reporter**: the single place that counts.
+//!
+//! Owns: the running [`Summary`], the indicatif progress bar, the subscribers' channels and the
+//! embedder's event listener.
+//! Receives: [`Finished`] from fetchers (and from the supervisor for jobs whose fetcher died),
+//! [`Total`] from the supervisor, [`Finalize`] from the run when an interrupted run's grace
+//! period is over.
+//! Sends: every [`Event`] to each subscriber with `try_send` (never blocking the crawl; what a
+//! full or closed channel refuses is counted in `events_dropped`), and the final [`Summary`] to the
+//! run once every job read from the source has its outcome.
+
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use crossbeam_channel::Sender;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::sync::oneshot;
+
+use crate::config::Progress;
+use crate::job::{Event, JobReport, Outcome, Summary};
+
+/// A job finished with this report.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Finished(pub JobReport);
+
+/// The supervisor has read `jobs` jobs; `last` is true once the source is exhausted (or the run
+/// stopped dispatching), making `jobs` the final total.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Total {
+    pub jobs: u64,
+    pub last: bool,
+}
+
+/// End the run now: jobs without an outcome are counted as cancelled.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Finalize;
+
+/// Called with every event, on the reporter's thread, in order and without loss.
+pub type Listener = Box<dyn FnMut(&Event) + Send>;
+
+pub(crate) struct Reporter {
+    summary: Summary,
+    total: Option<u64>,
+    interrupted: bool,
+    started: Instant,
+    bar: ProgressBar,
+    subscribers: Vec<Sender<Event>>,
+    listener: Option<Listener>,
+    done: Option<oneshot::Sender<Summary>>,
+}
+
+impl Reporter {
+    pub fn new(
+        progress: Progress,
+        subscribers: Vec<Sender<Event>>,
+        listener: Option<Listener>,
+        done: oneshot::Sender<Summary>,
+    ) -> Self {
+        let target = match progress {
+            Progress::Bar if std::io::IsTerminal::is_terminal(&std::io::stderr()) => {
+                ProgressDrawTarget::stderr_with_hz(10)
+            }
+            _ => ProgressDrawTarget::hidden(),
+        };
+        let bar = ProgressBar::with_draw_target(None, target);
+        bar.set_style(spinner_style());
+        Reporter {
+            summary: Summary::default(),
+            total: None,
+            interrupted: false,
+            started: Instant::now(),
+            bar,
+            subscribers,
+            listener,
+            done: Some(done),
+        }
+    }
+
+    fn emit(&mut self, event: Event) {
+        if let Some(listener) = self.listener.as_mut() {
+            listener(&event);
+        }
+        for tx in &self.subscribers {
+            if tx.try_send(event.clone()).is_err() {
+                self.summary.events_dropped += 1;
+            }
+        }
+    }
+
+    fn counts_message(&self) -> String {
+        let s = &self.summary;
+        let mut msg = format!(
+            "ok {} · not found {} · errors {}",
+            s.downloaded, s.not_found, s.errors
+        );
+        if s.skipped > 0 {
+            msg.push_str(&format!(" · skipped {}", s.skipped));
+        }
+        msg
+    }
+
+    /// Ends the run if every job read has its outcome (or `force`, counting the rest cancelled).
+    fn maybe_finish(&mut self, force: bool) {
+        let Some(total) = self.total else {
+            if !force {
+                return;
+            }
+            self.total = Some(self.summary.finished());
+            return self.maybe_finish(true);
+        };
+        let finished = self.summary.finished();
+        if finished < total && !force {
+            return;
+        }
+        let Some(done) = self.done.take() else { return };
+        self.summary.jobs = total.max(finished);
+        self.summary.cancelled = self.summary.jobs - finished;
+        self.summary.interrupted = self.interrupted;
+        self.summary.elapsed = self.started.elapsed();
+        self.bar.set_message(self.counts_message());
+        if self.interrupted {
+            self.bar.abandon();
+        } else {
+            self.bar.finish();
+        }
+        let summary = self.summary.clone();
+        self.emit(Event::Done(summary));
+        // Closing the channels tells subscribers that nothing more will come.
+        self.subscribers.clear();
+        self.listener = None;
+        // The summary is read after the Done event was counted, so events_dropped is final.
+        let _ = done.send(self.summary.clone());
+    }
+}
+
+fn spinner_style() -> ProgressStyle {
+    ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos} done, {per_sec} | {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "[{elapsed_precise}] {bar:30} {pos}/{len} {per_sec} ETA {eta} | {msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+impl Actor for Reporter {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Redraw on a timer rather than per job: formatting the counts costs more than a job at
+        // tens of thousands of jobs per second.
+        ctx.run_interval(Duration::from_millis(100), |act, _| {
+            if !act.bar.is_hidden() {
+                act.bar.set_message(act.counts_message());
+            }
+        });
+    }
+}
+
+impl Handler<Finished> for Reporter {
+    type Result = ();
+
+    fn handle(&mut self, Finished(report): Finished, _: &mut Context<Self>) {
+        if self.done.is_none() {
+            return;
+        }
+        match &report.outcome {
+            Outcome::Downloaded(_) => {
+                self.summary.downloaded += 1;
+                self.summary.bytes += report.bytes;
+            }
+            Outcome::NotFound => self.summary.not_found += 1,
+            Outcome::Skipped => self.summary.skipped += 1,
+            Outcome::Error(_) => self.summary.errors += 1,
+        }
+        self.bar.inc(1);
+        self.emit(Event::Job(report));
+        self.maybe_finish(false);
+    }
+}
+
+impl Handler<Total> for Reporter {
+    type Result = ();
+
+    fn handle(&mut self, msg: Total, _: &mut Context<Self>) {
+        if msg.last {
+            self.total = Some(msg.jobs);
+        }
+        if self.bar.length().is_none() {
+            self.bar.set_style(bar_style());
+        }
+        self.bar.set_length(msg.jobs);
+        self.maybe_finish(false);
+    }
+}
+
+/// The run was interrupted: whatever `Total` says next is what was dispatched.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Interrupted;
+
+impl Handler<Interrupted> for Reporter {
+    type Result = ();
+
+    fn handle(&mut self, _: Interrupted, _: &mut Context<Self>) {
+        self.interrupted = true;
+    }
+}
+
+impl Handler<Finalize> for Reporter {
+    type Result = ();
+
+    fn handle(&mut self, _: Finalize, ctx: &mut Context<Self>) {
+        self.maybe_finish(true);
+        ctx.stop();
+    }
+}

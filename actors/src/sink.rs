@@ -1,0 +1,158 @@
+//! Where bodies go: the [`Sink`] trait and the default [`DirSink`].
+//!
+//! A sink is called from the writer's blocking threads, never from a fetcher's arbiter, so it may
+//! do blocking I/O.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Component, Path, PathBuf};
+
+use crate::job::Job;
+
+/// Stores bodies. Implement it to keep downloads somewhere other than a folder.
+pub trait Sink: Send + Sync + 'static {
+    /// Stores the complete body of `job` under `file` (the job's file, or the name a
+    /// [`Namer`](crate::Namer) chose). When this returns `Ok`, the job counts as downloaded.
+    fn store(&self, job: &Job, file: &Path, body: &[u8]) -> io::Result<()>;
+
+    /// True when `file` is already stored completely (used with `skip_existing`).
+    fn exists(&self, _file: &Path) -> bool {
+        false
+    }
+}
+
+/// The prefix and suffix of in-progress files; a file with such a name is never complete.
+const TEMP_PREFIX: &str = ".flags-";
+const TEMP_SUFFIX: &str = ".part";
+
+/// Stores each body in a folder: temp file in the same folder, write, fsync, rename. A file under
+/// its final name is therefore always complete; a crash leaves only temp files, which
+/// [`DirSink::new`] removes.
+#[derive(Debug, Clone)]
+pub struct DirSink {
+    dir: PathBuf,
+    fsync: bool,
+}
+
+impl DirSink {
+    /// Creates the folder if needed and removes temp files left by a killed run.
+    pub fn new(dir: impl Into<PathBuf>) -> io::Result<Self> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir)?;
+        remove_temp_files(&dir)?;
+        Ok(DirSink { dir, fsync: true })
+    }
+
+    /// Whether to fsync each file before the rename (default true). Without it a power loss may
+    /// leave an empty file under a final name; a killed process still cannot.
+    pub fn fsync(mut self, yes: bool) -> Self {
+        self.fsync = yes;
+        self
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn target(&self, file: &Path) -> io::Result<PathBuf> {
+        if !is_safe_relative(file) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "refusing to write outside the destination: {}",
+                    file.display()
+                ),
+            ));
+        }
+        Ok(self.dir.join(file))
+    }
+}
+
+/// True when `path` is relative, non-empty and made only of normal components (no `..`, no root,
+/// no prefix), so joining it to a folder stays inside that folder.
+pub fn is_safe_relative(path: &Path) -> bool {
+    let mut any = false;
+    for c in path.components() {
+        match c {
+            Component::Normal(_) => any = true,
+            _ => return false,
+        }
+    }
+    any
+}
+
+fn remove_temp_files(dir: &Path) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(TEMP_PREFIX)
+            && name.ends_with(TEMP_SUFFIX)
+            && entry.file_type()?.is_file()
+        {
+            fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+impl Sink for DirSink {
+    fn store(&self, _job: &Job, file: &Path, body: &[u8]) -> io::Result<()> {
+        let target = self.target(file)?;
+        let parent = target.parent().unwrap_or(&self.dir);
+        if parent != self.dir {
+            fs::create_dir_all(parent)?;
+        }
+        // The temp file lives in the target's folder so the rename never crosses filesystems;
+        // NamedTempFile deletes it if anything below fails.
+        let mut tmp = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .suffix(TEMP_SUFFIX)
+            .tempfile_in(parent)?;
+        tmp.write_all(body)?;
+        if self.fsync {
+            tmp.as_file().sync_all()?;
+        }
+        tmp.persist(&target).map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    fn exists(&self, file: &Path) -> bool {
+        self.target(file).map(|t| t.is_file()).unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_relative_paths() {
+        assert!(is_safe_relative(Path::new("BR.gif")));
+        assert!(is_safe_relative(Path::new("a/b.gif")));
+        for bad in ["", "/etc/passwd", "../x", "a/../../x", "."] {
+            assert!(!is_safe_relative(Path::new(bad)), "{bad}");
+        }
+    }
+
+    #[test]
+    fn store_is_atomic_and_cleans_leftovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join(".flags-abc.part");
+        fs::write(&stale, b"half").unwrap();
+        let sink = DirSink::new(dir.path()).unwrap();
+        assert!(!stale.exists(), "leftover temp file removed at start");
+        let job = Job::new("BR", "http://x/br.gif", "BR.gif");
+        sink.store(&job, Path::new("BR.gif"), b"GIF89a").unwrap();
+        assert_eq!(fs::read(dir.path().join("BR.gif")).unwrap(), b"GIF89a");
+        assert!(sink.exists(Path::new("BR.gif")));
+        let err = sink.store(&job, Path::new("../out.gif"), b"x").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("BR.gif")]);
+    }
+}

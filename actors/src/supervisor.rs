@@ -1,0 +1,253 @@
+//! The **Supervisor**: owns the job source and the fetcher pool.
+//!
+//! Owns: the lazily read job source (read one job at a time, only when a fetcher is free, so memory
+//! does not grow with the number of jobs), the jobs handed out and not yet finished (one per
+//! fetcher), the jobs waiting to be tried again, and the arbiters the fetchers run on.
+//! Receives: [`NextJob`] from a free fetcher (pull dispatch), [`Release`] from a fetcher that
+//! retires after a caught panic, [`FetcherGone`] when a fetcher actor is dropped for any reason,
+//! [`Stop`] from the run on shutdown.
+//! Sends: [`Total`] to the reporter as jobs are read and when the source is exhausted, and a
+//! [`Finished`] error for a job whose fetcher died once it has no tries left.
+//!
+//! A fetcher that dies while holding a job (its actor dropped without asking for the next one) is
+//! replaced, and its job is queued again; a job is tried at most `retries + 1` times.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use actix_rt::ArbiterHandle;
+
+use crate::fetcher::{Fetcher, Shared};
+use crate::job::{Job, JobReport, Outcome};
+use crate::reporter::{Finished, Interrupted, Reporter, Total};
+
+/// A job for a fetcher, and how many tries it already had.
+pub(crate) struct Assignment {
+    pub job: Job,
+    pub tries: u32,
+}
+
+/// A fetcher is free (its previous job, if any, has its outcome reported) and asks for work.
+/// `None` means there is none left: the fetcher stops.
+#[derive(Message)]
+#[rtype(result = "Option<Assignment>")]
+pub(crate) struct NextJob {
+    pub fetcher: usize,
+}
+
+/// A fetcher's job has its outcome, and the fetcher is about to stop (after a caught panic).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Release {
+    pub fetcher: usize,
+}
+
+/// A fetcher actor was dropped (stopped, or killed by a panic the fetcher did not catch).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct FetcherGone {
+    pub fetcher: usize,
+}
+
+/// Stop dispatching: the jobs in flight are the last ones.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Stop;
+
+pub(crate) struct Supervisor {
+    jobs: Box<dyn Iterator<Item = Job>>,
+    read: u64,
+    exhausted: bool,
+    stopping: bool,
+    retry: VecDeque<Assignment>,
+    in_flight: HashMap<usize, Assignment>,
+    pool_size: usize,
+    live: usize,
+    next_id: usize,
+    arbiters: Vec<ArbiterHandle>,
+    shared: Arc<Shared>,
+    reporter: Addr<Reporter>,
+}
+
+impl Supervisor {
+    pub fn new(
+        jobs: Box<dyn Iterator<Item = Job>>,
+        arbiters: Vec<ArbiterHandle>,
+        shared: Arc<Shared>,
+        reporter: Addr<Reporter>,
+    ) -> Self {
+        // A source that knows its length needs no more fetchers than jobs.
+        let pool_size = match jobs.size_hint() {
+            (_, Some(upper)) => shared.config.pool_size.min(upper.max(1)),
+            _ => shared.config.pool_size,
+        };
+        Supervisor {
+            jobs,
+            read: 0,
+            exhausted: false,
+            stopping: false,
+            retry: VecDeque::new(),
+            in_flight: HashMap::new(),
+            pool_size,
+            live: 0,
+            next_id: 0,
+            arbiters,
+            shared,
+            reporter,
+        }
+    }
+
+    /// Starts `n` fetchers spread round-robin over the arbiters. Fetchers on one arbiter share one
+    /// awc client (it is `!Send`, and one per thread is what awc asks for).
+    fn spawn_fetchers(&mut self, n: usize, me: Addr<Supervisor>) {
+        let per_arbiter = self.arbiters.len().max(1);
+        let mut groups: Vec<Vec<usize>> = vec![Vec::new(); per_arbiter];
+        for i in 0..n {
+            groups[(self.next_id + i) % per_arbiter].push(self.next_id + i);
+        }
+        self.next_id += n;
+        self.live += n;
+        for (arbiter, ids) in self.arbiters.iter().zip(groups) {
+            if ids.is_empty() {
+                continue;
+            }
+            let shared = Arc::clone(&self.shared);
+            let me = me.clone();
+            let count = ids.len();
+            let spawned = arbiter.spawn_fn(move || {
+                let client = crate::fetcher::build_client(&shared.config);
+                for id in ids {
+                    Fetcher::new(id, Arc::clone(&shared), client.clone(), me.clone()).start();
+                }
+            });
+            if !spawned {
+                // The arbiter is gone (the run is ending); nothing will ask for work from there.
+                self.live = self.live.saturating_sub(count);
+            }
+        }
+    }
+
+    fn next_assignment(&mut self) -> Option<Assignment> {
+        if let Some(a) = self.retry.pop_front() {
+            return Some(a);
+        }
+        if self.exhausted {
+            return None;
+        }
+        match self.jobs.next() {
+            Some(job) => {
+                self.read += 1;
+                Some(Assignment { job, tries: 0 })
+            }
+            None => {
+                self.exhausted = true;
+                self.reporter.do_send(Total {
+                    jobs: self.read,
+                    last: true,
+                });
+                None
+            }
+        }
+    }
+
+    fn has_work(&self) -> bool {
+        !self.stopping && (!self.exhausted || !self.retry.is_empty())
+    }
+}
+
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if let (lower, Some(upper)) = self.jobs.size_hint() {
+            if lower == upper {
+                self.reporter.do_send(Total {
+                    jobs: upper as u64,
+                    last: false,
+                });
+            }
+        }
+        self.spawn_fetchers(self.pool_size, ctx.address());
+    }
+}
+
+impl Handler<NextJob> for Supervisor {
+    type Result = Option<Assignment>;
+
+    fn handle(&mut self, msg: NextJob, _: &mut Context<Self>) -> Self::Result {
+        self.in_flight.remove(&msg.fetcher);
+        if self.stopping {
+            return None;
+        }
+        let a = self.next_assignment()?;
+        self.in_flight.insert(
+            msg.fetcher,
+            Assignment {
+                job: a.job.clone(),
+                tries: a.tries,
+            },
+        );
+        Some(a)
+    }
+}
+
+impl Handler<Release> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Release, _: &mut Context<Self>) {
+        self.in_flight.remove(&msg.fetcher);
+    }
+}
+
+impl Handler<FetcherGone> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: FetcherGone, ctx: &mut Context<Self>) {
+        self.live = self.live.saturating_sub(1);
+        if let Some(lost) = self.in_flight.remove(&msg.fetcher) {
+            let tries = lost.tries + 1;
+            if tries <= self.shared.config.retries && !self.stopping {
+                self.retry.push_back(Assignment {
+                    job: lost.job,
+                    tries,
+                });
+            } else {
+                self.reporter.do_send(Finished(JobReport {
+                    job: lost.job,
+                    outcome: Outcome::Error(
+                        "the fetcher handling this job stopped unexpectedly".into(),
+                    ),
+                    status: None,
+                    bytes: 0,
+                    elapsed: Duration::ZERO,
+                    attempts: tries,
+                }));
+            }
+        }
+        if self.has_work() && self.live < self.pool_size {
+            self.spawn_fetchers(1, ctx.address());
+        }
+    }
+}
+
+impl Handler<Stop> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, _: Stop, _: &mut Context<Self>) {
+        if self.stopping {
+            return;
+        }
+        self.stopping = true;
+        // Jobs waiting for another try will not get one: they were never finished, so they are not
+        // part of the total (the caller sees them as not attempted).
+        let waiting = self.retry.len() as u64;
+        self.retry.clear();
+        self.reporter.do_send(Interrupted);
+        self.reporter.do_send(Total {
+            jobs: self.read - waiting,
+            last: true,
+        });
+    }
+}
