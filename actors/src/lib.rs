@@ -18,15 +18,15 @@
 //!  └──────────────────────────────────────────────────────────────────────┘
 //! ```
 //!
-//! - [`supervisor`](crate::supervisor) owns the job source and the pool. Dispatch is pull: a free
+//! - `supervisor` owns the job source and the pool. Dispatch is pull: a free
 //!   fetcher asks for the next job, and the source is read one job at a time, so memory is bounded
 //!   by the pool size, not the number of jobs. A fetcher that dies is replaced and its job queued
 //!   again.
-//! - [`fetcher`](crate::fetcher) does one request at a time under a per-attempt deadline, with a
+//! - `fetcher` does one request at a time under a per-attempt deadline, with a
 //!   body size limit, retries with backoff, and hands 200 bodies to the writer.
-//! - [`writer`](crate::writer) runs the [`Sink`] on blocking threads; the default [`DirSink`]
+//! - `writer` runs the [`Sink`] on blocking threads; the default [`DirSink`]
 //!   makes a file appear under its final name only when complete.
-//! - [`reporter`](crate::reporter) is the only place that counts.
+//! - `reporter` is the only place that counts.
 //!
 //! # Invariants
 //!
@@ -69,12 +69,12 @@
 #![warn(missing_docs)]
 
 mod config;
-pub mod fetcher;
+mod fetcher;
 mod job;
-pub mod reporter;
+mod reporter;
 mod sink;
-pub mod supervisor;
-pub mod writer;
+mod supervisor;
+mod writer;
 
 use std::any::Any;
 use std::future::Future;

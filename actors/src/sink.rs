@@ -82,6 +82,12 @@ pub fn is_safe_relative(path: &Path) -> bool {
     any
 }
 
+/// Downloads get the usual permissions (0666 less the umask), not tempfile's private 0600.
+fn file_permissions() -> fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    fs::Permissions::from_mode(0o666)
+}
+
 fn remove_temp_files(dir: &Path) -> io::Result<()> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
@@ -109,6 +115,7 @@ impl Sink for DirSink {
         let mut tmp = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
             .suffix(TEMP_SUFFIX)
+            .permissions(file_permissions())
             .tempfile_in(parent)?;
         tmp.write_all(body)?;
         if self.fsync {

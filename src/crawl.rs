@@ -1,0 +1,426 @@
+//! Runs a checked crawl: finds or starts the server, builds the jobs, runs the engine, prints the
+//! book's reports (or JSON Lines), and turns the summary into the exit code.
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::ServerHandle;
+use flags_actors::{Config, Crawler, DirSink, Event, Job, Namer, Outcome, Progress, Summary};
+
+use crate::cli::{CrawlArgs, Plan, UsageError};
+use crate::server::{self, Profile};
+
+/// Exit codes.
+pub const EXIT_OK: u8 = 0;
+/// At least one job failed.
+pub const EXIT_ERRORS: u8 = 1;
+/// Usage error.
+pub const EXIT_USAGE: u8 = 2;
+/// Interrupted by a signal.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// Open files kept free for everything that is not a connection (writer temp files, stdio, the
+/// embedded server, the runtime).
+const FD_RESERVE: u64 = 64;
+
+/// Names a flag after its country, from `metadata.json` (the book's flags3), safely.
+struct CountryNamer;
+
+impl Namer for CountryNamer {
+    fn name(&self, _job: &Job, meta: &[u8]) -> Result<PathBuf, String> {
+        let value: serde_json::Value =
+            serde_json::from_slice(meta).map_err(|e| format!("metadata.json is not JSON: {e}"))?;
+        let country = value
+            .get("country")
+            .and_then(|c| c.as_str())
+            .ok_or("metadata.json has no \"country\" string")?;
+        let name =
+            safe_file_stem(country).ok_or_else(|| format!("unusable country name {country:?}"))?;
+        Ok(PathBuf::from(format!("{name}.gif")))
+    }
+}
+
+/// A file name stem no server can use to escape DEST: spaces become `_`; path separators, control
+/// characters and characters Windows refuses are dropped; leading dots are removed (no `..`, no
+/// hidden files); at most 100 bytes.
+pub fn safe_file_stem(raw: &str) -> Option<String> {
+    let mut out = String::new();
+    for c in raw.chars() {
+        let c = if c == ' ' { '_' } else { c };
+        if c.is_control() || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') {
+            continue;
+        }
+        if out.len() + c.len_utf8() > 100 {
+            break;
+        }
+        out.push(c);
+    }
+    let trimmed = out.trim_start_matches('.').trim_end_matches(['.', '_']);
+    if trimmed.is_empty() {
+        None
+    } else {
+        Some(trimmed.to_string())
+    }
+}
+
+/// True when something accepts TCP connections at the URL's host and port.
+fn answers(base: &str) -> bool {
+    let Ok(url) = url::Url::parse(base) else {
+        return false;
+    };
+    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+        return false;
+    };
+    let Ok(addrs) = (host, port).to_socket_addrs() else {
+        return false;
+    };
+    addrs
+        .into_iter()
+        .any(|a| TcpStream::connect_timeout(&a, Duration::from_millis(300)).is_ok())
+}
+
+/// True when the URL's host is this machine.
+fn is_loopback(base: &str) -> bool {
+    url::Url::parse(base)
+        .ok()
+        .and_then(|u| {
+            u.host().map(|h| match h {
+                url::Host::Domain(d) => d == "localhost",
+                url::Host::Ipv4(ip) => ip.is_loopback(),
+                url::Host::Ipv6(ip) => ip.is_loopback(),
+            })
+        })
+        .unwrap_or(false)
+}
+
+/// Raises the soft open-files limit to the hard one and returns it.
+fn open_files_limit() -> u64 {
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+        lim.rlim_cur
+    }
+}
+
+/// The pool size: the request, or the default for the site; never more than the jobs; checked
+/// against the open-files limit.
+fn pool_size(plan: &Plan, local: bool) -> Result<usize, UsageError> {
+    let wanted = plan.max_req.unwrap_or(if local { 100 } else { 10 });
+    let actual = wanted.min(plan.codes.len()).max(1);
+    let limit = open_files_limit();
+    let need = actual as u64 * 2 + FD_RESERVE; // a metadata request may open a second connection
+    if need > limit {
+        let most = (limit.saturating_sub(FD_RESERVE) / 2).max(1);
+        return Err(UsageError(format!(
+            "--max-req {actual} needs about {need} open files, but the limit (ulimit -n) is {limit}; \
+             use --max-req {most} or less, or raise the limit"
+        )));
+    }
+    Ok(actual)
+}
+
+fn out(line: impl std::fmt::Display) {
+    // A closed stdout (flags | head) must not turn into a panic.
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
+fn initial_report(plan: &Plan, site: &str, pool: usize) {
+    let codes = &plan.codes;
+    let which = if codes.len() <= 10 {
+        codes.join(", ")
+    } else {
+        format!("from {} to {}", codes[0], codes[codes.len() - 1])
+    };
+    out(format_args!("{} site: {}", plan.target.label, site));
+    let plural = if codes.len() == 1 { "" } else { "s" };
+    out(format_args!(
+        "Searching for {} flag{plural}: {which}",
+        codes.len()
+    ));
+    if pool == 1 {
+        out("1 connection will be used.");
+    } else {
+        out(format_args!("{pool} concurrent connections will be used."));
+    }
+}
+
+fn final_report(summary: &Summary, total: usize, elapsed: Duration) {
+    out("-".repeat(20));
+    let plural = |n: u64| if n == 1 { "" } else { "s" };
+    out(format_args!(
+        "{:3} flag{} downloaded.",
+        summary.downloaded,
+        plural(summary.downloaded)
+    ));
+    if summary.not_found > 0 {
+        out(format_args!("{:3} not found.", summary.not_found));
+    }
+    if summary.errors > 0 {
+        out(format_args!(
+            "{:3} error{}.",
+            summary.errors,
+            plural(summary.errors)
+        ));
+    }
+    if summary.skipped > 0 {
+        out(format_args!(
+            "{:3} skipped (already downloaded).",
+            summary.skipped
+        ));
+    }
+    let not_attempted = total as u64 - summary.finished().min(total as u64);
+    if not_attempted > 0 {
+        out(format_args!(
+            "{not_attempted:3} not attempted (interrupted)."
+        ));
+    }
+    out(format_args!("Elapsed time: {:.2}s", elapsed.as_secs_f64()));
+}
+
+fn verbose_line(event: &Event) {
+    let Event::Job(r) = event else { return };
+    match &r.outcome {
+        Outcome::Downloaded(_) => out(format_args!("{} OK", r.job.key)),
+        Outcome::NotFound => out(format_args!("{} not found: {}", r.job.key, r.job.url)),
+        Outcome::Skipped => out(format_args!("{} skipped: file exists", r.job.key)),
+        Outcome::Error(msg) => out(format_args!("{} error: {msg}", r.job.key)),
+    }
+}
+
+fn json_line(event: &Event) {
+    let Event::Job(r) = event else { return };
+    let (file, error) = match &r.outcome {
+        Outcome::Downloaded(f) => (Some(f.display().to_string()), None),
+        Outcome::Error(msg) => (None, Some(msg.as_str())),
+        _ => (None, None),
+    };
+    out(serde_json::json!({
+        "type": "job",
+        "code": r.job.key,
+        "url": r.job.url,
+        "outcome": r.outcome.kind(),
+        "status": r.status,
+        "bytes": r.bytes,
+        "ms": r.elapsed.as_millis() as u64,
+        "attempts": r.attempts,
+        "file": file,
+        "error": error,
+    }));
+}
+
+/// Resolves when the first SIGINT or SIGTERM arrives; a second one exits the process at once.
+async fn signals() {
+    use actix_rt::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = actix_rt::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    actix_rt::spawn(async move {
+        tokio::select! {
+            _ = actix_rt::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        std::process::exit(EXIT_INTERRUPTED as i32);
+    });
+}
+
+/// Runs the crawl and returns the exit code.
+pub fn run(args: &CrawlArgs) -> u8 {
+    let plan = match args.plan() {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_USAGE;
+        }
+    };
+    let system = actix_rt::System::new();
+    system.block_on(crawl(args, plan))
+}
+
+async fn crawl(args: &CrawlArgs, plan: Plan) -> u8 {
+    let started = Instant::now();
+    let mut site = plan.target.base.clone();
+    let mut note = String::new();
+    let mut embedded = None;
+    if let Some(profile) = plan.target.profile {
+        if !answers(&site) {
+            match start_embedded(profile) {
+                Ok((server, base)) => {
+                    note = format!(" (built-in server: nothing answered at {site})");
+                    site = base;
+                    embedded = Some(server);
+                }
+                Err(e) => {
+                    eprintln!("flags: cannot start the built-in server: {e}");
+                    return EXIT_ERRORS;
+                }
+            }
+        }
+    }
+    let local = embedded.is_some() || is_loopback(&site);
+    let pool = match pool_size(&plan, local) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_USAGE;
+        }
+    };
+    let mut builder = Config::builder()
+        .pool_size(pool)
+        .timeout(plan.timeout)
+        .retries(args.retries)
+        .max_body(args.max_size)
+        .max_redirects(args.max_redirects)
+        .skip_existing(args.skip_existing)
+        .progress(if args.verbose {
+            Progress::Hidden
+        } else {
+            Progress::Bar
+        });
+    for s in &args.retry_status {
+        builder = builder.retry_status(*s);
+    }
+    if args.metadata {
+        builder = builder.namer(CountryNamer);
+    }
+    let config = match builder.build() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("*** Usage error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let sink = match DirSink::new(&plan.dest) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("*** Usage error: --dest {}: {e}", plan.dest.display());
+            return EXIT_USAGE;
+        }
+    };
+
+    if args.json {
+        out(serde_json::json!({
+            "type": "start",
+            "server": site,
+            "label": plan.target.label,
+            "jobs": plan.codes.len(),
+            "pool_size": pool,
+        }));
+    } else {
+        initial_report(&plan, &format!("{site}{note}"), pool);
+    }
+    let jobs: Vec<Job> = plan
+        .codes
+        .iter()
+        .map(|cc| {
+            let lc = cc.to_lowercase();
+            let job = Job::new(
+                cc.clone(),
+                format!("{site}/{lc}/{lc}.gif"),
+                format!("{cc}.gif"),
+            );
+            if args.metadata {
+                job.with_meta_url(format!("{site}/{lc}/metadata.json"))
+            } else {
+                job
+            }
+        })
+        .collect();
+    let mut crawler = Crawler::new(config, sink);
+    if args.json {
+        crawler = crawler.on_event(json_line);
+    } else if args.verbose {
+        crawler = crawler.on_event(verbose_line);
+    }
+    let summary = crawler.run(jobs, signals()).await;
+    let elapsed = started.elapsed();
+    if let Some(server) = embedded {
+        server.stop(false).await;
+    }
+
+    if args.json {
+        out(serde_json::json!({
+            "type": "summary",
+            "jobs": plan.codes.len(),
+            "downloaded": summary.downloaded,
+            "not_found": summary.not_found,
+            "errors": summary.errors,
+            "skipped": summary.skipped,
+            "not_attempted": plan.codes.len() as u64 - summary.finished().min(plan.codes.len() as u64),
+            "interrupted": summary.interrupted,
+            "bytes": summary.bytes,
+            "elapsed": elapsed.as_secs_f64(),
+        }));
+    } else {
+        final_report(&summary, plan.codes.len(), elapsed);
+    }
+    if summary.interrupted {
+        EXIT_INTERRUPTED
+    } else if summary.errors > 0 {
+        EXIT_ERRORS
+    } else {
+        EXIT_OK
+    }
+}
+
+/// Starts the built-in server with `profile` on a free loopback port, inside this process.
+fn start_embedded(profile: Profile) -> std::io::Result<(ServerHandle, String)> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let base = format!("http://{}/flags", listener.local_addr()?);
+    let server = server::start(listener, profile.options(), 1)?;
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    Ok((handle, base))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stems_cannot_escape() {
+        assert_eq!(
+            safe_file_stem("United States").as_deref(),
+            Some("United_States")
+        );
+        assert_eq!(
+            safe_file_stem("../../etc/passwd").as_deref(),
+            Some("etcpasswd")
+        );
+        assert_eq!(safe_file_stem("a\nb\u{7}c").as_deref(), Some("abc"));
+        assert_eq!(safe_file_stem("..").as_deref(), None);
+        assert_eq!(safe_file_stem("/").as_deref(), None);
+        assert!(safe_file_stem(&"x".repeat(500)).unwrap().len() <= 100);
+        assert_eq!(
+            safe_file_stem("Côte d'Ivoire").as_deref(),
+            Some("Côte_d'Ivoire")
+        );
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        assert!(is_loopback("http://localhost:8000/flags"));
+        assert!(is_loopback("http://127.0.0.1:8000/flags"));
+        assert!(!is_loopback("https://www.fluentpython.com/data/flags"));
+    }
+}
