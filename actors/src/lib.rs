@@ -50,19 +50,29 @@
 //!
 //! A program without an async runtime of its own (see also `examples/embed.rs`):
 //!
-//! ```no_run
+//! ```
 //! use flags_actors::{Config, Crawler, DirSink, Event, Job};
 //!
+//! # // A small real server on 127.0.0.1, port 0, so the example runs anywhere.
+//! # use actix_web::{web, App, HttpResponse, HttpServer};
+//! # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+//! # let base = format!("http://{}", listener.local_addr()?);
+//! # std::thread::spawn(move || actix_web::rt::System::new().block_on(async move {
+//! #     HttpServer::new(|| App::new().default_service(web::to(|| async { HttpResponse::Ok().body("hello") })))
+//! #         .workers(1).listen(listener)?.run().await
+//! # }));
+//! # let dest = tempfile::tempdir()?;
 //! let config = Config::builder().pool_size(20).build()?;
-//! let jobs = (1..=3).map(|i| Job::new(format!("page{i}"), format!("http://127.0.0.1:8000/{i}"), format!("{i}.html")));
-//! let (events, handle) = Crawler::new(config, DirSink::new("downloaded")?).spawn(jobs);
+//! let jobs = (1..=3).map(move |i| Job::new(format!("page{i}"), format!("{base}/{i}"), format!("{i}.html")));
+//! let (events, handle) = Crawler::new(config, DirSink::new(dest.path())?).spawn(jobs);
 //! for event in events {
 //!     if let Event::Job(report) = event {
 //!         println!("{} {}", report.job.key, report.outcome.kind());
 //!     }
 //! }
 //! let summary = handle.join()?;
-//! assert_eq!(summary.finished(), 3);
+//! assert_eq!(summary.downloaded, 3);
+//! # assert_eq!(std::fs::read(dest.path().join("2.html"))?, b"hello");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

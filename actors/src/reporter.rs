@@ -137,15 +137,27 @@ impl Reporter {
 }
 
 fn spinner_style() -> ProgressStyle {
-    ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos} done, {per_sec} | {msg}")
+    ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos} done, {rate} | {msg}")
+        .map(with_rate)
         .unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
 
 fn bar_style() -> ProgressStyle {
     ProgressStyle::with_template(
-        "[{elapsed_precise}] {bar:30} {pos}/{len} {per_sec} ETA {eta} | {msg}",
+        "[{elapsed_precise}] {bar:30} {pos}/{len} {rate} ETA {eta} | {msg}",
     )
+    .map(with_rate)
     .unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+/// Jobs per second as a whole number (indicatif's `{per_sec}` prints four decimals).
+fn with_rate(style: ProgressStyle) -> ProgressStyle {
+    style.with_key(
+        "rate",
+        |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.0}/s", state.per_sec());
+        },
+    )
 }
 
 impl Actor for Reporter {
@@ -190,6 +202,10 @@ impl Handler<Total> for Reporter {
     fn handle(&mut self, msg: Total, _: &mut Context<Self>) {
         if msg.last {
             self.total = Some(msg.jobs);
+        }
+        if self.interrupted {
+            // The bar keeps showing the whole job list: the rest were not attempted.
+            return self.maybe_finish(false);
         }
         if self.bar.length().is_none() {
             self.bar.set_style(bar_style());

@@ -1,4 +1,6 @@
 mod embedded;
+mod examples;
+mod json;
 mod metadata;
 mod reports;
 mod serve_dir;
