@@ -32,7 +32,7 @@ use crate::job::{Job, JobReport, Outcome};
 use crate::reporter::{Finished, Reporter};
 use crate::sink::Sink;
 use crate::supervisor::{Assignment, FetcherGone, NextJob, Release, Supervisor};
-use crate::writer::{Store, Writer};
+use crate::writer::{Append, Commit, PartState, Store, Writer};
 
 /// What every fetcher of a run shares.
 pub(crate) struct Shared {
@@ -185,7 +185,7 @@ impl Failure {
 
 /// What one attempt got.
 enum Got {
-    Body(Bytes),
+    Body(Body),
     NotFound,
 }
 
@@ -206,7 +206,7 @@ async fn do_job(shared: &Shared, client: &Client, job: &Job, tries: u32) -> JobR
     let mut attempt = tries;
     let body = loop {
         attempt += 1;
-        match fetch(client, config, &job.url).await {
+        match fetch(client, config, &job.url, Some((&shared.writer, job))).await {
             Ok(Got::Body(body)) => break body,
             Ok(Got::NotFound) => return report(Outcome::NotFound, Some(404), 0, attempt),
             Err(f) if f.transient && attempt <= config.retries => {
@@ -219,12 +219,24 @@ async fn do_job(shared: &Shared, client: &Client, job: &Job, tries: u32) -> JobR
         Ok(file) => file,
         Err(e) => return report(Outcome::Error(e), Some(200), 0, attempt),
     };
-    let store = Store {
-        job: job.clone(),
-        file: file.clone(),
-        body,
+    let stored = match body {
+        Body::Memory(body) => {
+            let store = Store {
+                job: job.clone(),
+                file: file.clone(),
+                body,
+            };
+            shared.writer.send(store).await
+        }
+        Body::Parts(part) => {
+            let commit = Commit {
+                part,
+                file: file.clone(),
+            };
+            shared.writer.send(commit).await
+        }
     };
-    match shared.writer.send(store).await {
+    match stored {
         Ok(Ok(bytes)) => report(Outcome::Downloaded(file), Some(200), bytes, attempt),
         Ok(Err(e)) => report(Outcome::Error(e), Some(200), 0, attempt),
         Err(e) => report(
@@ -242,8 +254,9 @@ async fn name_file(shared: &Shared, client: &Client, job: &Job) -> Result<PathBu
     else {
         return Ok(job.file.clone());
     };
-    match fetch(client, &shared.config, meta_url).await {
-        Ok(Got::Body(meta)) => namer.name(job, &meta),
+    match fetch(client, &shared.config, meta_url, None).await {
+        Ok(Got::Body(Body::Memory(meta))) => namer.name(job, &meta),
+        Ok(Got::Body(Body::Parts(_))) => Err("metadata too large".into()),
         Ok(Got::NotFound) => Err(format!("metadata not found: {meta_url}")),
         Err(f) => Err(format!("metadata: {}", f.message)),
     }
@@ -264,8 +277,14 @@ fn backoff(config: &Config, attempt: u32, retry_after: Option<Duration>) -> Dura
 }
 
 /// One GET under the attempt deadline.
-async fn fetch(client: &Client, config: &Config, url: &str) -> Result<Got, Failure> {
-    match actix_rt::time::timeout(config.timeout, fetch_inner(client, config, url)).await {
+async fn fetch(
+    client: &Client,
+    config: &Config,
+    url: &str,
+    stream_to: StreamTo<'_>,
+) -> Result<Got, Failure> {
+    match actix_rt::time::timeout(config.timeout, fetch_inner(client, config, url, stream_to)).await
+    {
         Ok(result) => result,
         Err(_) => Err(Failure::transient(format!(
             "timed out after {:?} (connect to last byte)",
@@ -274,14 +293,28 @@ async fn fetch(client: &Client, config: &Config, url: &str) -> Result<Got, Failu
     }
 }
 
-async fn fetch_inner(client: &Client, config: &Config, url: &str) -> Result<Got, Failure> {
+async fn fetch_inner(
+    client: &Client,
+    config: &Config,
+    url: &str,
+    stream_to: StreamTo<'_>,
+) -> Result<Got, Failure> {
     let mut resp = client.get(url).send().await.map_err(send_failure)?;
     let status = resp.status();
     if status == StatusCode::OK {
-        return read_body(&mut resp, config.max_body).await.map(Got::Body);
+        if close_delimited(&resp) {
+            return Err(Failure::permanent(
+                "response body has neither Content-Length nor chunked encoding (HTTP/1.1 \
+                 close-delimited bodies are not supported)"
+                    .into(),
+            ));
+        }
+        return read_body(&mut resp, config.max_body, stream_to)
+            .await
+            .map(Got::Body);
     }
     // Read small error bodies so the keep-alive connection goes back to the pool.
-    let _ = read_body(&mut resp, DRAIN_LIMIT as u64).await;
+    let _ = read_body(&mut resp, DRAIN_LIMIT as u64, None).await;
     if status == StatusCode::NOT_FOUND {
         return Ok(Got::NotFound);
     }
@@ -300,6 +333,14 @@ async fn fetch_inner(client: &Client, config: &Config, url: &str) -> Result<Got,
         transient: config.is_retryable_status(code),
         retry_after: retry_after(&resp),
     })
+}
+
+/// An HTTP/1.1 response whose body ends only when the connection closes. awc reads such a body
+/// as empty, which would store an empty file as a download, so these are refused.
+fn close_delimited<S>(resp: &ClientResponse<S>) -> bool {
+    resp.version() == awc::http::Version::HTTP_11
+        && !resp.headers().contains_key(header::CONTENT_LENGTH)
+        && !resp.headers().contains_key(header::TRANSFER_ENCODING)
 }
 
 fn send_failure(e: SendRequestError) -> Failure {
@@ -329,8 +370,60 @@ fn retry_after<S>(resp: &ClientResponse<S>) -> Option<Duration> {
     )
 }
 
-/// Reads the whole body, refusing more than `limit` bytes whether announced or streamed.
-async fn read_body<S>(resp: &mut ClientResponse<S>, limit: u64) -> Result<Bytes, Failure>
+/// Bodies up to this size are held in memory and stored in one go; larger ones go to the writer
+/// in pieces of this size as they arrive, so memory stays bounded by the pool size.
+const STREAM_THRESHOLD: usize = 1 << 20;
+
+/// A complete body: in memory, or already written in pieces.
+enum Body {
+    Memory(Bytes),
+    Parts(PartState),
+}
+
+/// The bytes read and not yet handed on. The common small body arrives as one chunk and is kept
+/// without copying.
+#[derive(Default)]
+struct Held {
+    first: Option<Bytes>,
+    buf: BytesMut,
+}
+
+impl Held {
+    fn len(&self) -> usize {
+        self.first.as_ref().map_or(0, Bytes::len) + self.buf.len()
+    }
+
+    fn push(&mut self, chunk: Bytes, capacity: usize) {
+        match self.first.take() {
+            None if self.buf.is_empty() => self.first = Some(chunk),
+            prev => {
+                if let Some(prev) = prev {
+                    self.buf.reserve(capacity.max(prev.len() + chunk.len()));
+                    self.buf.extend_from_slice(&prev);
+                }
+                self.buf.extend_from_slice(&chunk);
+            }
+        }
+    }
+
+    fn take(&mut self) -> Bytes {
+        match self.first.take() {
+            Some(b) => b,
+            None => self.buf.split().freeze(),
+        }
+    }
+}
+
+/// Where large bodies go while they are read.
+type StreamTo<'a> = Option<(&'a Addr<Writer>, &'a Job)>;
+
+/// Reads the whole body, refusing more than `limit` bytes whether announced or streamed. With a
+/// writer, bodies over [`STREAM_THRESHOLD`] are written in pieces as they arrive.
+async fn read_body<S>(
+    resp: &mut ClientResponse<S>,
+    limit: u64,
+    stream_to: StreamTo<'_>,
+) -> Result<Body, Failure>
 where
     S: futures_util::Stream<Item = Result<Bytes, PayloadError>> + Unpin,
 {
@@ -344,30 +437,57 @@ where
             return Err(too_large(len, limit));
         }
     }
-    let mut first: Option<Bytes> = None;
-    let mut buf = BytesMut::new();
+    let capacity = announced.map_or(0, |n| n.min(STREAM_THRESHOLD as u64) as usize);
+    let mut held = Held::default();
+    let mut part: Option<PartState> = None;
+    let mut total: u64 = 0;
     while let Some(chunk) = resp.next().await {
         let chunk = chunk.map_err(|e| Failure::transient(format!("reading body: {e}")))?;
-        let have = first.as_ref().map_or(0, Bytes::len) + buf.len();
-        if (have + chunk.len()) as u64 > limit {
-            return Err(too_large((have + chunk.len()) as u64, limit));
+        total += chunk.len() as u64;
+        if total > limit {
+            return Err(too_large(total, limit));
         }
-        // The common small body arrives as one chunk: keep it without copying.
-        match first.take() {
-            None if buf.is_empty() => first = Some(chunk),
-            prev => {
-                if let Some(prev) = prev {
-                    let cap = announced
-                        .map_or(0, |n| n as usize)
-                        .max(prev.len() + chunk.len());
-                    buf.reserve(cap);
-                    buf.extend_from_slice(&prev);
-                }
-                buf.extend_from_slice(&chunk);
+        held.push(chunk, capacity);
+        if let Some((writer, job)) = stream_to {
+            if held.len() >= STREAM_THRESHOLD {
+                part = Some(append(writer, job, part, held.take()).await?);
             }
         }
     }
-    Ok(first.unwrap_or_else(|| buf.freeze()))
+    // awc ends the body quietly when the connection closes early: check the length ourselves,
+    // or a truncated body would be stored as complete.
+    if let Some(len) = announced {
+        if total != len {
+            return Err(Failure::transient(format!(
+                "reading body: truncated: received {total} of {len} bytes"
+            )));
+        }
+    }
+    match (part, stream_to) {
+        (None, _) => Ok(Body::Memory(held.take())),
+        (Some(p), Some((writer, job))) if held.len() > 0 => Ok(Body::Parts(
+            append(writer, job, Some(p), held.take()).await?,
+        )),
+        (Some(p), _) => Ok(Body::Parts(p)),
+    }
+}
+
+async fn append(
+    writer: &Addr<Writer>,
+    job: &Job,
+    part: Option<PartState>,
+    piece: Bytes,
+) -> Result<PartState, Failure> {
+    let msg = Append {
+        job: job.clone(),
+        part,
+        piece,
+    };
+    match writer.send(msg).await {
+        Ok(Ok(part)) => Ok(part),
+        Ok(Err(e)) => Err(Failure::permanent(e)),
+        Err(e) => Err(Failure::permanent(format!("writer unavailable: {e}"))),
+    }
 }
 
 fn too_large(len: u64, limit: u64) -> Failure {

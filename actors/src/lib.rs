@@ -99,7 +99,7 @@ use tokio::sync::{oneshot, Notify};
 pub use config::{Config, ConfigBuilder, ConfigError, Namer, Progress};
 pub use job::{Event, Job, JobReport, Outcome, Summary};
 pub use reporter::Listener;
-pub use sink::{is_safe_relative, DirSink, Sink};
+pub use sink::{is_safe_relative, DirSink, Part, Sink};
 
 use fetcher::Shared;
 use reporter::{Finalize, Reporter};

@@ -19,6 +19,20 @@ pub trait Sink: Send + Sync + 'static {
     fn exists(&self, _file: &Path) -> bool {
         false
     }
+
+    /// Starts storing a body too large to hold in memory, written in pieces as it arrives. The
+    /// default (`None`) makes the writer collect the pieces and call [`Sink::store`] once.
+    fn begin(&self, _job: &Job) -> io::Result<Option<Box<dyn Part>>> {
+        Ok(None)
+    }
+}
+
+/// A body being stored in pieces. Dropping it without [`Part::commit`] must discard it.
+pub trait Part: Send {
+    /// Appends the next piece.
+    fn write(&mut self, piece: &[u8]) -> io::Result<()>;
+    /// Completes the body and stores it under `file`.
+    fn commit(self: Box<Self>, file: &Path) -> io::Result<()>;
 }
 
 /// The prefix and suffix of in-progress files; a file with such a name is never complete.
@@ -103,30 +117,65 @@ fn remove_temp_files(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-impl Sink for DirSink {
-    fn store(&self, _job: &Job, file: &Path, body: &[u8]) -> io::Result<()> {
-        let target = self.target(file)?;
-        let parent = target.parent().unwrap_or(&self.dir);
-        if parent != self.dir {
-            fs::create_dir_all(parent)?;
-        }
-        // The temp file lives in the target's folder so the rename never crosses filesystems;
-        // NamedTempFile deletes it if anything below fails.
-        let mut tmp = tempfile::Builder::new()
+/// A body on its way into a [`DirSink`]: a temp file that becomes the final file on commit.
+struct DirPart {
+    sink: DirSink,
+    tmp: tempfile::NamedTempFile,
+}
+
+impl DirSink {
+    // The temp file lives in DEST so the rename never crosses filesystems; NamedTempFile deletes
+    // it when dropped, so a failed or abandoned body leaves nothing behind.
+    fn temp_file(&self) -> io::Result<tempfile::NamedTempFile> {
+        tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
             .suffix(TEMP_SUFFIX)
             .permissions(file_permissions())
-            .tempfile_in(parent)?;
-        tmp.write_all(body)?;
+            .tempfile_in(&self.dir)
+    }
+
+    fn finish(&self, tmp: tempfile::NamedTempFile, file: &Path) -> io::Result<()> {
+        let target = self.target(file)?;
+        if let Some(parent) = target.parent() {
+            if parent != self.dir {
+                fs::create_dir_all(parent)?;
+            }
+        }
         if self.fsync {
             tmp.as_file().sync_all()?;
         }
         tmp.persist(&target).map_err(|e| e.error)?;
         Ok(())
     }
+}
+
+impl Part for DirPart {
+    fn write(&mut self, piece: &[u8]) -> io::Result<()> {
+        self.tmp.write_all(piece)
+    }
+
+    fn commit(self: Box<Self>, file: &Path) -> io::Result<()> {
+        self.sink.finish(self.tmp, file)
+    }
+}
+
+impl Sink for DirSink {
+    fn store(&self, _job: &Job, file: &Path, body: &[u8]) -> io::Result<()> {
+        self.target(file)?;
+        let mut tmp = self.temp_file()?;
+        tmp.write_all(body)?;
+        self.finish(tmp, file)
+    }
 
     fn exists(&self, file: &Path) -> bool {
         self.target(file).map(|t| t.is_file()).unwrap_or(false)
+    }
+
+    fn begin(&self, _job: &Job) -> io::Result<Option<Box<dyn Part>>> {
+        Ok(Some(Box::new(DirPart {
+            sink: self.clone(),
+            tmp: self.temp_file()?,
+        })))
     }
 }
 

@@ -2,7 +2,9 @@
 //!
 //! Owns: the sink, on a `SyncArbiter` of blocking threads (file I/O must not stall the event loops
 //! that drive the HTTP connections).
-//! Receives: [`Store`] from fetchers.
+//! Receives: [`Store`] from fetchers for bodies held in memory; [`Append`] and [`Commit`] for
+//! bodies too large for that, which are written piece by piece as they arrive (the [`PartState`]
+//! moves with the messages, so any writer thread can take the next piece).
 //! Sends: the result of each store back to the asking fetcher, which reports the outcome; a job is
 //! *downloaded* only once the sink returned `Ok`.
 //!
@@ -19,7 +21,7 @@ use actix::prelude::*;
 use bytes::Bytes;
 
 use crate::job::Job;
-use crate::sink::Sink;
+use crate::sink::{Part, Sink};
 
 /// Store `body` as `file` for `job`. Answers the number of bytes stored, or the error message.
 #[derive(Message)]
@@ -28,6 +30,36 @@ pub(crate) struct Store {
     pub job: Job,
     pub file: PathBuf,
     pub body: Bytes,
+}
+
+/// A body being written in pieces: the sink's [`Part`], or the pieces themselves for a sink
+/// that does not stream. Dropping it discards the body.
+pub(crate) struct PartState {
+    job: Job,
+    inner: Partial,
+    bytes: u64,
+}
+
+enum Partial {
+    Streaming(Box<dyn Part>),
+    Buffered(Vec<u8>),
+}
+
+/// Append `piece` to the body of `job`, starting it when `part` is `None`.
+#[derive(Message)]
+#[rtype(result = "Result<PartState, String>")]
+pub(crate) struct Append {
+    pub job: Job,
+    pub part: Option<PartState>,
+    pub piece: Bytes,
+}
+
+/// Complete a body written in pieces and store it as `file`. Answers its size.
+#[derive(Message)]
+#[rtype(result = "Result<u64, String>")]
+pub(crate) struct Commit {
+    pub part: PartState,
+    pub file: PathBuf,
 }
 
 /// Shared between the writers and the run: lets the run refuse new stores after a cancel and wait
@@ -75,21 +107,24 @@ impl Drop for Busy<'_> {
     }
 }
 
-impl Handler<Store> for Writer {
-    type Result = Result<u64, String>;
-
-    fn handle(&mut self, msg: Store, ctx: &mut SyncContext<Self>) -> Self::Result {
+impl Writer {
+    /// Runs one piece of sink work: counted as busy, refused after a cancel, and with a panic
+    /// turned into an error (and this writer replaced).
+    fn guarded<T>(
+        &self,
+        ctx: &mut SyncContext<Self>,
+        what: &str,
+        work: impl FnOnce(&dyn Sink) -> std::io::Result<T>,
+    ) -> Result<T, String> {
         self.gate.busy.fetch_add(1, Ordering::SeqCst);
         let _busy = Busy(&self.gate);
         if self.gate.closed.load(Ordering::SeqCst) {
             return Err("cancelled before it was written".into());
         }
-        let sink = &self.sink;
-        match catch_unwind(AssertUnwindSafe(|| {
-            sink.store(&msg.job, &msg.file, &msg.body)
-        })) {
-            Ok(Ok(())) => Ok(msg.body.len() as u64),
-            Ok(Err(e)) => Err(format!("cannot write {}: {e}", msg.file.display())),
+        let sink = &*self.sink;
+        match catch_unwind(AssertUnwindSafe(|| work(sink))) {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(format!("cannot write {what}: {e}")),
             Err(panic) => {
                 ctx.stop();
                 Err(format!(
@@ -98,5 +133,63 @@ impl Handler<Store> for Writer {
                 ))
             }
         }
+    }
+}
+
+impl Handler<Store> for Writer {
+    type Result = Result<u64, String>;
+
+    fn handle(&mut self, msg: Store, ctx: &mut SyncContext<Self>) -> Self::Result {
+        let what = msg.file.display().to_string();
+        self.guarded(ctx, &what, |sink| {
+            sink.store(&msg.job, &msg.file, &msg.body)
+        })?;
+        Ok(msg.body.len() as u64)
+    }
+}
+
+impl Handler<Append> for Writer {
+    type Result = Result<PartState, String>;
+
+    fn handle(&mut self, msg: Append, ctx: &mut SyncContext<Self>) -> Self::Result {
+        let what = msg.job.file.display().to_string();
+        let Append { job, part, piece } = msg;
+        self.guarded(ctx, &what, move |sink| {
+            let mut part = match part {
+                Some(p) => p,
+                None => {
+                    let inner = match sink.begin(&job)? {
+                        Some(streaming) => Partial::Streaming(streaming),
+                        None => Partial::Buffered(Vec::new()),
+                    };
+                    PartState {
+                        job,
+                        inner,
+                        bytes: 0,
+                    }
+                }
+            };
+            match &mut part.inner {
+                Partial::Streaming(p) => p.write(&piece)?,
+                Partial::Buffered(v) => v.extend_from_slice(&piece),
+            }
+            part.bytes += piece.len() as u64;
+            Ok(part)
+        })
+    }
+}
+
+impl Handler<Commit> for Writer {
+    type Result = Result<u64, String>;
+
+    fn handle(&mut self, msg: Commit, ctx: &mut SyncContext<Self>) -> Self::Result {
+        let what = msg.file.display().to_string();
+        let Commit { part, file } = msg;
+        let bytes = part.bytes;
+        self.guarded(ctx, &what, move |sink| match part.inner {
+            Partial::Streaming(p) => p.commit(&file),
+            Partial::Buffered(body) => sink.store(&part.job, &file, &body),
+        })?;
+        Ok(bytes)
     }
 }

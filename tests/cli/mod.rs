@@ -1,5 +1,6 @@
 mod embedded;
 mod examples;
+mod faults;
 mod json;
 mod metadata;
 mod reports;

@@ -1,6 +1,9 @@
-//! A real actix-web server on 127.0.0.1 port 0, on a thread of its own, for the engine's tests.
+//! Test servers: a real actix-web server on 127.0.0.1 port 0 on a thread of its own, and (in
+//! `raw`) a raw TCP server for faults HTTP servers will not produce.
 
 #![allow(dead_code)]
+
+pub mod raw;
 
 use std::net::TcpListener;
 use std::sync::mpsc;
