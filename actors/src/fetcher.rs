@@ -145,16 +145,14 @@ pub(crate) fn build_client(config: &Config) -> Client {
         .limit(config.pool_size)
         .timeout(config.connect_timeout)
         .rustls_0_23(Arc::new(tls));
-    let mut builder = Client::builder()
+    // Redirects are followed by `fetch_inner`, which can refuse non-http(s) targets; awc's own
+    // redirect handling would connect to whatever host an `ftp://` Location names.
+    Client::builder()
         .connector(connector)
         .timeout(config.timeout)
-        .add_default_header((header::USER_AGENT, config.user_agent.as_str()));
-    builder = if config.max_redirects == 0 {
-        builder.disable_redirects()
-    } else {
-        builder.max_redirects(config.max_redirects)
-    };
-    builder.finish()
+        .disable_redirects()
+        .add_default_header((header::USER_AGENT, config.user_agent.as_str()))
+        .finish()
 }
 
 /// How one attempt failed.
@@ -299,8 +297,28 @@ async fn fetch_inner(
     url: &str,
     stream_to: StreamTo<'_>,
 ) -> Result<Got, Failure> {
-    let mut resp = client.get(url).send().await.map_err(send_failure)?;
-    let status = resp.status();
+    let mut current = url.to_string();
+    let mut hops = 0;
+    let (mut resp, status) = loop {
+        let mut resp = client.get(&current).send().await.map_err(send_failure)?;
+        let status = resp.status();
+        let Some(next) = redirect_target(&resp, &current)? else {
+            break (resp, status);
+        };
+        if hops == config.max_redirects {
+            return Err(Failure {
+                status: Some(status.as_u16()),
+                ..Failure::permanent(format!(
+                    "HTTP error {} - too many redirects (limit {})",
+                    status.as_u16(),
+                    config.max_redirects
+                ))
+            });
+        }
+        hops += 1;
+        let _ = read_body(&mut resp, DRAIN_LIMIT as u64, None).await;
+        current = next;
+    };
     if status == StatusCode::OK {
         if close_delimited(&resp) {
             return Err(Failure::permanent(
@@ -319,20 +337,44 @@ async fn fetch_inner(
         return Ok(Got::NotFound);
     }
     let code = status.as_u16();
-    let mut message = format!(
+    let message = format!(
         "HTTP error {} - {}",
         code,
         status.canonical_reason().unwrap_or("Unknown Status")
     );
-    if status.is_redirection() {
-        message.push_str(" (redirect not followed: too many redirects or no usable Location)");
-    }
     Err(Failure {
         message,
         status: Some(code),
         transient: config.is_retryable_status(code),
         retry_after: retry_after(&resp),
     })
+}
+
+/// Where a redirect response points, resolved against the URL that answered it. `None` for any
+/// other response; an error for a Location that is not an http(s) URL.
+fn redirect_target<S>(resp: &ClientResponse<S>, current: &str) -> Result<Option<String>, Failure> {
+    let status = resp.status();
+    let redirect = matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308);
+    let Some(location) = resp.headers().get(header::LOCATION).filter(|_| redirect) else {
+        return Ok(None);
+    };
+    let bad = |why: String| Failure {
+        status: Some(status.as_u16()),
+        ..Failure::permanent(why)
+    };
+    let location = location
+        .to_str()
+        .map_err(|_| bad("redirect Location is not valid text".into()))?;
+    let base = url::Url::parse(current).map_err(|e| bad(format!("bad URL {current}: {e}")))?;
+    let next = base
+        .join(location)
+        .map_err(|e| bad(format!("bad redirect Location {location:?}: {e}")))?;
+    if next.scheme() != "http" && next.scheme() != "https" {
+        return Err(bad(format!(
+            "redirect to a non-http(s) URL refused: {next}"
+        )));
+    }
+    Ok(Some(next.to_string()))
 }
 
 /// An HTTP/1.1 response whose body ends only when the connection closes. awc reads such a body

@@ -219,18 +219,26 @@ fn redirect_loops_and_non_http_redirects_are_errors() {
     let server = RawServer::start(|path, stream| {
         if path.contains("/br/") {
             respond(stream, "302 Found", &[("Location", path)], b"");
-        } else {
+        } else if path.contains("/fr/") {
+            let to = [("Location", "ftp://127.0.0.1/flag.gif")];
+            respond(stream, "302 Found", &to, b"");
+        } else if path == "/flags/de/de.gif" {
+            // A relative redirect to a real file is followed.
             respond(
                 stream,
-                "302 Found",
-                &[("Location", "ftp://127.0.0.1/flag.gif")],
+                "301 Moved Permanently",
+                &[("Location", "../de/moved.gif")],
                 b"",
             );
+        } else if path == "/flags/de/moved.gif" {
+            respond(stream, "200 OK", &[], b"the DE flag");
+        } else {
+            respond(stream, "404 Not Found", &[], b"");
         }
     });
     let dir = tempfile::tempdir().unwrap();
     let out = flags()
-        .args(["BR", "FR", "-v", "-s"])
+        .args(["BR", "FR", "DE", "-v", "-s"])
         .arg(format!("{}/flags", server.base))
         .arg("-d")
         .arg(dir.path())
@@ -239,11 +247,18 @@ fn redirect_loops_and_non_http_redirects_are_errors() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(
-        text.contains("BR error: HTTP error 302 - Found (redirect not followed"),
+        text.contains("BR error: HTTP error 302 - too many redirects (limit 10)"),
         "{text}"
     );
-    let fr = text.lines().find(|l| l.starts_with("FR ")).unwrap();
-    assert!(fr.starts_with("FR error: "), "{fr}");
+    assert!(
+        text.contains("FR error: redirect to a non-http(s) URL refused: ftp://127.0.0.1/flag.gif"),
+        "{text}"
+    );
+    assert!(text.contains("\nDE OK\n"), "{text}");
+    assert_eq!(
+        std::fs::read(dir.path().join("DE.gif")).unwrap(),
+        b"the DE flag"
+    );
     assert!(text.contains("  2 errors."), "{text}");
 }
 
