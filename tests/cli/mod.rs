@@ -5,12 +5,14 @@ mod json;
 mod metadata;
 mod reports;
 mod serve_dir;
+mod signals;
 mod usage;
 
 use std::net::TcpListener;
 use std::path::Path;
 
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 
 /// The binary, with every label pointed at a closed port so each crawl starts its own built-in
 /// server and never meets another test's (or a developer's) server on 8000-8002.
@@ -53,4 +55,43 @@ pub fn stdout(out: &std::process::Output) -> String {
 
 pub fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A `flags serve` child process, killed when dropped.
+pub struct Serve {
+    child: Child,
+    pub base: String,
+}
+
+impl Serve {
+    pub fn start(extra: &[&str]) -> Serve {
+        let mut child = flags()
+            .args(["serve", "--port", "0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("flags serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().expect("stdout"))
+            .read_line(&mut line)
+            .unwrap();
+        // "Serving flags at http://127.0.0.1:PORT/flags (Ctrl-C to stop)"
+        let base = line.split_whitespace().nth(3).expect("the URL").to_string();
+        Serve { child, base }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends `signal` to a child process.
+pub fn send_signal(child: &Child, signal: i32) {
+    // SAFETY: kill(2) with a pid we own.
+    let rc = unsafe { libc::kill(child.id() as i32, signal) };
+    assert_eq!(rc, 0, "kill failed");
 }

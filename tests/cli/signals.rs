@@ -1,0 +1,116 @@
+//! Signals at awkward moments: SIGINT and SIGTERM mid-crawl, kill -9 then a re-run.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::thread::sleep;
+use std::time::Duration;
+
+use super::faults::assert_no_temp_files;
+use super::{flags, names, send_signal, Serve};
+
+/// Every file in `dir` is a complete flag; returns how many there are.
+fn assert_complete_flags(dir: &Path) -> usize {
+    let files = names(dir);
+    for name in &files {
+        let cc = name
+            .strip_suffix(".gif")
+            .unwrap_or_else(|| panic!("unexpected file {name}"));
+        assert_eq!(
+            std::fs::read(dir.join(name)).unwrap(),
+            flags::server::flag_gif(cc),
+            "{name} is incomplete"
+        );
+    }
+    files.len()
+}
+
+/// Starts `flags -a` against a slow server, waits until some flags are saved, and sends `signal`.
+fn interrupt(signal: i32, server: &Serve, dest: &Path) -> std::process::Output {
+    let child = flags()
+        .args(["-a", "-m", "10", "-s", &server.base, "-d"])
+        .arg(dest)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for progress rather than for a time: at least 10 files saved.
+    for _ in 0..200 {
+        if names(dest).iter().filter(|n| n.ends_with(".gif")).count() >= 10 {
+            break;
+        }
+        sleep(Duration::from_millis(50));
+    }
+    send_signal(&child, signal);
+    child.wait_with_output().unwrap()
+}
+
+fn check_interrupted(out: &std::process::Output, dest: &Path) {
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{text}");
+    assert!(
+        text.contains("--------------------\n"),
+        "partial report: {text}"
+    );
+    assert!(text.contains("not attempted (interrupted)."), "{text}");
+    let saved = assert_complete_flags(dest);
+    assert!(saved >= 10 && saved < 194, "{saved} files");
+    assert!(
+        text.contains(&format!("{saved:3} flags downloaded.")),
+        "{text}"
+    );
+    assert_no_temp_files(dest);
+}
+
+#[test]
+fn sigint_mid_crawl_prints_the_partial_report_and_exits_130() {
+    let server = Serve::start(&["--delay", "0.05..0.2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = interrupt(libc::SIGINT, &server, dir.path());
+    check_interrupted(&out, dir.path());
+}
+
+#[test]
+fn sigterm_mid_crawl_is_handled_like_sigint() {
+    let server = Serve::start(&["--delay", "0.05..0.2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = interrupt(libc::SIGTERM, &server, dir.path());
+    check_interrupted(&out, dir.path());
+}
+
+#[test]
+fn kill_9_then_skip_existing_completes_the_folder() {
+    let server = Serve::start(&["--delay", "0.05..0.2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = interrupt(libc::SIGKILL, &server, dir.path());
+    assert_eq!(out.status.code(), None, "killed by the signal");
+    let before = assert_complete_flags(dir.path());
+    assert!(before < 194);
+    // What a kill during a write leaves behind; the next run must remove it.
+    std::fs::write(dir.path().join(".flags-left.part"), b"half a flag").unwrap();
+
+    let out = flags()
+        .args([
+            "-a",
+            "-m",
+            "50",
+            "--skip-existing",
+            "-s",
+            &server.base,
+            "-d",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("{:3} flags downloaded.", 194 - before)),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{before:3} skipped (already downloaded).")),
+        "{text}"
+    );
+    assert_eq!(assert_complete_flags(dir.path()), 194);
+    assert_no_temp_files(dir.path());
+}
