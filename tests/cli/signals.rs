@@ -8,9 +8,13 @@ use std::time::Duration;
 use super::faults::assert_no_temp_files;
 use super::{flags, names, send_signal, Serve};
 
-/// Every file in `dir` is a complete flag; returns how many there are.
+/// Every file under a final name in `dir` is a complete flag (temp files, which a kill -9 may
+/// leave, are not final names); returns how many there are.
 fn assert_complete_flags(dir: &Path) -> usize {
-    let files = names(dir);
+    let files: Vec<String> = names(dir)
+        .into_iter()
+        .filter(|n| !(n.starts_with(".flags-") && n.ends_with(".part")))
+        .collect();
     for name in &files {
         let cc = name
             .strip_suffix(".gif")
