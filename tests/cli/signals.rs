@@ -57,7 +57,7 @@ fn check_interrupted(out: &std::process::Output, dest: &Path) {
     );
     assert!(text.contains("not attempted (interrupted)."), "{text}");
     let saved = assert_complete_flags(dest);
-    assert!(saved >= 10 && saved < 194, "{saved} files");
+    assert!((10..194).contains(&saved), "{saved} files");
     assert!(
         text.contains(&format!("{saved:3} flags downloaded.")),
         "{text}"
