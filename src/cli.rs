@@ -102,6 +102,10 @@ pub struct CrawlArgs {
     /// Do not download a flag whose file already exists in DIR.
     #[arg(long = "skip-existing")]
     pub skip_existing: bool,
+    /// Download the URLs listed in FILE (one per line; blank lines and # comments skipped; - for
+    /// standard input) instead of flags. Each is saved as DIR/{host}[_{port}]/{path}.
+    #[arg(short = 'i', long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
 }
 
 /// Arguments of `flags serve`.
@@ -158,6 +162,8 @@ pub struct Plan {
     pub dest: PathBuf,
     /// Per-attempt deadline.
     pub timeout: Duration,
+    /// The URL list (`-i`), if any; `-` is standard input.
+    pub input: Option<PathBuf>,
 }
 
 /// A usage error: the one line to print, exit code 2.
@@ -258,6 +264,17 @@ impl CrawlArgs {
                 "--retry-status {s}: only 400 to 599 can be retried, never 404"
             )));
         }
+        if let Some(input) = &self.input {
+            if self.all || self.every || !self.cc.is_empty() || self.limit.is_some() {
+                return Err(usage(
+                    "--input cannot be combined with country codes, -a, -e or -l",
+                ));
+            }
+            if self.metadata {
+                return Err(usage("--metadata works with flags only, not with --input"));
+            }
+            check_input(input)?;
+        }
         let target = target(&self.server)?;
         check_dest(&self.dest)?;
 
@@ -283,8 +300,23 @@ impl CrawlArgs {
             target,
             dest: self.dest.clone(),
             timeout: Duration::from_secs_f64(self.timeout),
+            input: self.input.clone(),
         })
     }
+}
+
+/// The URL list must be a readable file (or `-`).
+fn check_input(input: &std::path::Path) -> Result<(), UsageError> {
+    if input.as_os_str() == "-" {
+        return Ok(());
+    }
+    let fail = |e: &dyn std::fmt::Display| usage(format!("--input {}: {e}", input.display()));
+    let meta = std::fs::metadata(input).map_err(|e| fail(&e))?;
+    if meta.is_dir() {
+        return Err(fail(&"is a folder, not a file"));
+    }
+    std::fs::File::open(input).map_err(|e| fail(&e))?;
+    Ok(())
 }
 
 /// DEST must be a folder or not exist yet (it is created when the crawl starts).

@@ -10,6 +10,7 @@ use actix_web::dev::ServerHandle;
 use flags_actors::{Config, Crawler, DirSink, Event, Job, Namer, Outcome, Progress, Summary};
 
 use crate::cli::{CrawlArgs, Plan, UsageError};
+use crate::input::UrlLines;
 use crate::server::{self, Profile};
 
 /// Exit codes.
@@ -121,9 +122,13 @@ fn open_files_limit() -> u64 {
 
 /// The pool size: the request, or the default for the site; never more than the jobs; checked
 /// against the open-files limit.
-fn pool_size(plan: &Plan, local: bool) -> Result<usize, UsageError> {
-    let wanted = plan.max_req.unwrap_or(if local { 100 } else { 10 });
-    let actual = wanted.min(plan.codes.len()).max(1);
+fn pool_size(
+    max_req: Option<usize>,
+    jobs: Option<usize>,
+    local: bool,
+) -> Result<usize, UsageError> {
+    let wanted = max_req.unwrap_or(if local { 100 } else { 10 });
+    let actual = wanted.min(jobs.unwrap_or(usize::MAX)).max(1);
     let limit = open_files_limit();
     let need = actual as u64 * 2 + FD_RESERVE; // a metadata request may open a second connection
     if need > limit {
@@ -154,6 +159,10 @@ fn initial_report(plan: &Plan, site: &str, pool: usize) {
         "Searching for {} flag{plural}: {which}",
         codes.len()
     ));
+    connections_line(pool);
+}
+
+fn connections_line(pool: usize) {
     if pool == 1 {
         out("1 connection will be used.");
     } else {
@@ -161,14 +170,11 @@ fn initial_report(plan: &Plan, site: &str, pool: usize) {
     }
 }
 
-fn final_report(summary: &Summary, total: usize, elapsed: Duration) {
+fn final_report(summary: &Summary, what: &str, not_attempted: u64, elapsed: Duration) {
     out("-".repeat(20));
     let plural = |n: u64| if n == 1 { "" } else { "s" };
-    out(format_args!(
-        "{:3} flag{} downloaded.",
-        summary.downloaded,
-        plural(summary.downloaded)
-    ));
+    let ok = summary.downloaded;
+    out(format_args!("{ok:3} {what}{} downloaded.", plural(ok)));
     if summary.not_found > 0 {
         out(format_args!("{:3} not found.", summary.not_found));
     }
@@ -185,7 +191,6 @@ fn final_report(summary: &Summary, total: usize, elapsed: Duration) {
             summary.skipped
         ));
     }
-    let not_attempted = total as u64 - summary.finished().min(total as u64);
     if not_attempted > 0 {
         out(format_args!(
             "{not_attempted:3} not attempted (interrupted)."
@@ -257,34 +262,184 @@ pub fn run(args: &CrawlArgs) -> u8 {
     system.block_on(crawl(args, plan))
 }
 
+/// Where the jobs come from.
+enum Source {
+    /// The flags of a site (`{site}/{cc}/{cc}.gif`).
+    Flags { site: String, note: String },
+    /// A URL list (`-i`).
+    Urls { name: String },
+}
+
+/// Opens the `-i` list: a file, or standard input for `-`.
+fn url_lines(path: &std::path::Path) -> std::io::Result<Box<dyn Iterator<Item = Job>>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(UrlLines::new(std::io::stdin().lock())));
+    }
+    let file = std::fs::File::open(path)?;
+    Ok(Box::new(UrlLines::new(std::io::BufReader::with_capacity(
+        64 * 1024,
+        file,
+    ))))
+}
+
 async fn crawl(args: &CrawlArgs, plan: Plan) -> u8 {
     let started = Instant::now();
-    let mut site = plan.target.base.clone();
-    let mut note = String::new();
     let mut embedded = None;
-    if let Some(profile) = plan.target.profile {
-        if !answers(&site) {
-            match start_embedded(profile) {
-                Ok((server, base)) => {
-                    note = format!(" (built-in server: nothing answered at {site})");
-                    site = base;
-                    embedded = Some(server);
-                }
-                Err(e) => {
-                    eprintln!("flags: cannot start the built-in server: {e}");
-                    return EXIT_ERRORS;
+    let (source, mut jobs): (Source, Box<dyn Iterator<Item = Job>>) = match &plan.input {
+        Some(path) => match url_lines(path) {
+            Ok(lines) => {
+                let name = if path.as_os_str() == "-" {
+                    "standard input".to_string()
+                } else {
+                    path.display().to_string()
+                };
+                (Source::Urls { name }, lines)
+            }
+            Err(e) => {
+                eprintln!("*** Usage error: --input {}: {e}", path.display());
+                return EXIT_USAGE;
+            }
+        },
+        None => {
+            let mut site = plan.target.base.clone();
+            let mut note = String::new();
+            if let Some(profile) = plan.target.profile.filter(|_| !answers(&site)) {
+                match start_embedded(profile) {
+                    Ok((server, base)) => {
+                        note = format!(" (built-in server: nothing answered at {site})");
+                        site = base;
+                        embedded = Some(server);
+                    }
+                    Err(e) => {
+                        eprintln!("flags: cannot start the built-in server: {e}");
+                        return EXIT_ERRORS;
+                    }
                 }
             }
+            let jobs = flag_jobs(&plan.codes, &site, args.metadata);
+            (Source::Flags { site, note }, Box::new(jobs.into_iter()))
         }
-    }
-    let local = embedded.is_some() || is_loopback(&site);
-    let pool = match pool_size(&plan, local) {
+    };
+    // The default pool suits the first target: generous on this machine, polite elsewhere.
+    let mut peeked = jobs.next();
+    let local = embedded.is_some() || peeked.as_ref().is_some_and(|j| is_loopback(&j.url));
+    let total = match source {
+        Source::Flags { .. } => Some(plan.codes.len()),
+        Source::Urls { .. } => None,
+    };
+    let pool = match pool_size(plan.max_req, total, local) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");
             return EXIT_USAGE;
         }
     };
+    let config = match config(args, &plan, pool) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("*** Usage error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let sink = match DirSink::new(&plan.dest) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("*** Usage error: --dest {}: {e}", plan.dest.display());
+            return EXIT_USAGE;
+        }
+    };
+
+    if args.json {
+        let (server, label) = match &source {
+            Source::Flags { site, .. } => (site.clone(), plan.target.label.clone()),
+            Source::Urls { name } => (name.clone(), "INPUT".to_string()),
+        };
+        out(serde_json::json!({
+            "type": "start",
+            "server": server,
+            "label": label,
+            "jobs": total,
+            "pool_size": pool,
+        }));
+    } else {
+        match &source {
+            Source::Flags { site, note } => initial_report(&plan, &format!("{site}{note}"), pool),
+            Source::Urls { name } => {
+                out(format_args!("URL list: {name}"));
+                connections_line(pool);
+            }
+        }
+    }
+    let mut crawler = Crawler::new(config, sink);
+    if args.json {
+        crawler = crawler.on_event(json_line);
+    } else if args.verbose {
+        crawler = crawler.on_event(verbose_line);
+    }
+    let jobs = std::iter::from_fn(move || peeked.take().or_else(|| jobs.next()));
+    let summary = crawler.run(jobs, signals()).await;
+    let elapsed = started.elapsed();
+    if let Some(server) = embedded {
+        server.stop(false).await;
+    }
+
+    let not_attempted = total.map(|t| (t as u64).saturating_sub(summary.finished()));
+    if args.json {
+        out(serde_json::json!({
+            "type": "summary",
+            "jobs": total.map_or(summary.jobs, |t| t as u64),
+            "downloaded": summary.downloaded,
+            "not_found": summary.not_found,
+            "errors": summary.errors,
+            "skipped": summary.skipped,
+            "not_attempted": not_attempted.unwrap_or(summary.cancelled),
+            "interrupted": summary.interrupted,
+            "bytes": summary.bytes,
+            "elapsed": elapsed.as_secs_f64(),
+        }));
+    } else {
+        let what = match source {
+            Source::Flags { .. } => "flag",
+            Source::Urls { .. } => "file",
+        };
+        final_report(
+            &summary,
+            what,
+            not_attempted.unwrap_or(summary.cancelled),
+            elapsed,
+        );
+    }
+    if summary.interrupted {
+        EXIT_INTERRUPTED
+    } else if summary.errors > 0 {
+        EXIT_ERRORS
+    } else {
+        EXIT_OK
+    }
+}
+
+/// The jobs of a flag crawl: `{site}/{cc}/{cc}.gif` saved as `{CC}.gif`.
+fn flag_jobs(codes: &[String], site: &str, metadata: bool) -> Vec<Job> {
+    codes
+        .iter()
+        .map(|cc| {
+            let lc = cc.to_lowercase();
+            let job = Job::new(
+                cc.clone(),
+                format!("{site}/{lc}/{lc}.gif"),
+                format!("{cc}.gif"),
+            );
+            if metadata {
+                job.with_meta_url(format!("{site}/{lc}/metadata.json"))
+            } else {
+                job
+            }
+        })
+        .collect()
+}
+
+/// The engine's config from the command line.
+fn config(args: &CrawlArgs, plan: &Plan, pool: usize) -> Result<Config, flags_actors::ConfigError> {
     let mut builder = Config::builder()
         .pool_size(pool)
         .timeout(plan.timeout)
@@ -303,84 +458,7 @@ async fn crawl(args: &CrawlArgs, plan: Plan) -> u8 {
     if args.metadata {
         builder = builder.namer(CountryNamer);
     }
-    let config = match builder.build() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("*** Usage error: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let sink = match DirSink::new(&plan.dest) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("*** Usage error: --dest {}: {e}", plan.dest.display());
-            return EXIT_USAGE;
-        }
-    };
-
-    if args.json {
-        out(serde_json::json!({
-            "type": "start",
-            "server": site,
-            "label": plan.target.label,
-            "jobs": plan.codes.len(),
-            "pool_size": pool,
-        }));
-    } else {
-        initial_report(&plan, &format!("{site}{note}"), pool);
-    }
-    let jobs: Vec<Job> = plan
-        .codes
-        .iter()
-        .map(|cc| {
-            let lc = cc.to_lowercase();
-            let job = Job::new(
-                cc.clone(),
-                format!("{site}/{lc}/{lc}.gif"),
-                format!("{cc}.gif"),
-            );
-            if args.metadata {
-                job.with_meta_url(format!("{site}/{lc}/metadata.json"))
-            } else {
-                job
-            }
-        })
-        .collect();
-    let mut crawler = Crawler::new(config, sink);
-    if args.json {
-        crawler = crawler.on_event(json_line);
-    } else if args.verbose {
-        crawler = crawler.on_event(verbose_line);
-    }
-    let summary = crawler.run(jobs, signals()).await;
-    let elapsed = started.elapsed();
-    if let Some(server) = embedded {
-        server.stop(false).await;
-    }
-
-    if args.json {
-        out(serde_json::json!({
-            "type": "summary",
-            "jobs": plan.codes.len(),
-            "downloaded": summary.downloaded,
-            "not_found": summary.not_found,
-            "errors": summary.errors,
-            "skipped": summary.skipped,
-            "not_attempted": plan.codes.len() as u64 - summary.finished().min(plan.codes.len() as u64),
-            "interrupted": summary.interrupted,
-            "bytes": summary.bytes,
-            "elapsed": elapsed.as_secs_f64(),
-        }));
-    } else {
-        final_report(&summary, plan.codes.len(), elapsed);
-    }
-    if summary.interrupted {
-        EXIT_INTERRUPTED
-    } else if summary.errors > 0 {
-        EXIT_ERRORS
-    } else {
-        EXIT_OK
-    }
+    builder.build()
 }
 
 /// Starts the built-in server with `profile` on a free loopback port, inside this process.

@@ -4,6 +4,7 @@
 //! - [`cli`]: clap's arguments and their checked form; every usage error is found here, before
 //!   anything is written.
 //! - [`countries`]: the 194 countries of the flag site and the code lists built from arguments.
+//! - [`input`]: `-i`, a lazily read list of URLs and the safe file name of each.
 //! - [`crawl`]: runs a checked crawl on the engine (`flags-actors`) and prints the book's reports.
 //! - [`server`]: the flag server (`flags serve`), also embedded when nothing answers at a local
 //!   label's address.
@@ -11,6 +12,7 @@
 pub mod cli;
 pub mod countries;
 pub mod crawl;
+pub mod input;
 pub mod server;
 
 use std::net::TcpListener;

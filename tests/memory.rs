@@ -49,8 +49,14 @@ fn huge_bodies_never_sit_in_memory() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("BR OK"), "{text}");
-    assert!(text.contains("US error: body of 10000000000 bytes or more exceeds the limit"), "{text}");
-    assert_eq!(std::fs::metadata(dir.path().join("BR.gif")).unwrap().len(), BODY as u64);
+    assert!(
+        text.contains("US error: body of 10000000000 bytes or more exceeds the limit"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::metadata(dir.path().join("BR.gif")).unwrap().len(),
+        BODY as u64
+    );
     assert!(!dir.path().join("US.gif").exists());
     let peak_mib = children_peak_rss_kib() / 1024;
     // The 96 MiB body went to disk in 1 MiB pieces; a buffered body would have needed ≥ 96 MiB.

@@ -198,6 +198,9 @@ async fn do_job(shared: &Shared, client: &Client, job: &Job, tries: u32) -> JobR
         elapsed: started.elapsed(),
         attempts,
     };
+    if let Err(e) = check_url(&job.url) {
+        return report(Outcome::Error(e), None, 0, 0);
+    }
     if config.skip_existing && shared.sink.exists(&job.file) {
         return report(Outcome::Skipped, None, 0, 0);
     }
@@ -348,6 +351,18 @@ async fn fetch_inner(
         transient: config.is_retryable_status(code),
         retry_after: retry_after(&resp),
     })
+}
+
+/// Only absolute http(s) URLs with a host are fetched; anything else is refused before any
+/// connection is made.
+fn check_url(raw: &str) -> Result<(), String> {
+    match url::Url::parse(raw) {
+        Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host_str().is_some() => {
+            Ok(())
+        }
+        Ok(u) => Err(format!("not an http(s) URL: {}", u.scheme())),
+        Err(e) => Err(format!("not a valid URL: {e}")),
+    }
 }
 
 /// Where a redirect response points, resolved against the URL that answered it. `None` for any

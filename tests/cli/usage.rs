@@ -42,6 +42,18 @@ fn usage_errors_say_one_line_exit_2_and_write_nothing() {
         (vec!["--retry-status", "200"], "--retry-status 200"),
         (vec!["--retries", "-1"], "unexpected argument '-1'"),
         (vec!["--bogus"], "unexpected argument '--bogus'"),
+        (
+            vec!["-i", "/nonexistent/urls.txt"],
+            "No such file or directory",
+        ),
+        (vec!["-i", "/"], "is a folder, not a file"),
+        (vec!["-i", &file, "-a"], "--input cannot be combined with"),
+        (vec!["-i", &file, "BR"], "--input cannot be combined with"),
+        (
+            vec!["-i", &file, "--metadata"],
+            "--metadata works with flags only",
+        ),
+        (vec!["-i", &file, "-m", "30000"], "open files"),
         (vec!["serve", "--delay", "x"], "--delay: not a number"),
         (
             vec!["serve", "--error-rate", "2"],
