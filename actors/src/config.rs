@@ -92,10 +92,9 @@ impl fmt::Debug for Config {
 
 impl Default for Config {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Config {
             pool_size: 10,
-            workers: cores,
+            workers: 0,
             writer_threads: 4,
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(30),
@@ -169,9 +168,10 @@ impl ConfigBuilder {
         self
     }
 
-    /// Number of arbiters (threads) the fetchers are spread over (default: the number of cores).
+    /// Number of extra arbiters (threads) the fetchers are spread over; 0 (the default) runs them
+    /// on the run's own arbiter, beside the supervisor and the reporter.
     pub fn workers(mut self, n: usize) -> Self {
-        self.config.workers = n.max(1);
+        self.config.workers = n;
         self
     }
 

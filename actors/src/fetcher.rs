@@ -3,9 +3,10 @@
 //! Owns: a clone of its arbiter's awc `Client` (one client per arbiter: awc's clients are `!Send`
 //! and their connection pool is per client), and at most one job.
 //! Receives: its next job as the answer to the [`NextJob`] it sends the supervisor when free.
-//! Sends: [`Store`] to the writer for a 200, then [`Finished`] to the reporter with the job's
-//! outcome, awaiting each (so a slow writer or reporter slows dispatch instead of growing a
-//! queue); [`FetcherGone`] to the supervisor when the actor is dropped, however that happens.
+//! Sends: [`Save`] to the writer for a 200 (the writer reports that job), or [`Finished`] to the
+//! reporter with any other outcome, awaited; [`FetcherGone`] to the supervisor when the actor is
+//! dropped, however that happens. A store permit, taken before handing a body over, makes a slow
+//! disk slow the crawl down instead of growing a queue.
 //!
 //! Each attempt runs under one deadline, from connect to the last body byte. Transient failures
 //! (connect errors, timeouts, resets, truncated bodies, 408, 429, 5xx and configured statuses) are
@@ -32,7 +33,7 @@ use crate::job::{Job, JobReport, Outcome};
 use crate::reporter::{Finished, Reporter};
 use crate::sink::Sink;
 use crate::supervisor::{Assignment, FetcherGone, NextJob, Release, Supervisor};
-use crate::writer::{Append, Commit, PartState, Store, Writer};
+use crate::writer::{Append, Body, PartState, Save, Writer};
 
 /// What every fetcher of a run shares.
 pub(crate) struct Shared {
@@ -40,6 +41,8 @@ pub(crate) struct Shared {
     pub sink: Arc<dyn Sink>,
     pub writer: Addr<Writer>,
     pub reporter: Addr<Reporter>,
+    /// One permit per body handed to the writer and not yet stored.
+    pub store_permits: Arc<tokio::sync::Semaphore>,
 }
 
 /// Error bodies up to this size are read so the connection can be reused; larger ones are dropped
@@ -97,7 +100,8 @@ async fn work_loop(id: usize, shared: Arc<Shared>, client: Client, supervisor: A
             .catch_unwind()
             .await;
         let (report, panicked) = match result {
-            Ok(report) => (report, false),
+            Ok(None) => continue,
+            Ok(Some(report)) => (report, false),
             Err(panic) => (
                 JobReport {
                     job,
@@ -187,65 +191,62 @@ enum Got {
     NotFound,
 }
 
-async fn do_job(shared: &Shared, client: &Client, job: &Job, tries: u32) -> JobReport {
+/// Does one job. `None` means the body went to the writer, which reports the outcome.
+async fn do_job(shared: &Shared, client: &Client, job: &Job, tries: u32) -> Option<JobReport> {
     let started = Instant::now();
     let config = &shared.config;
-    let report = |outcome, status, bytes, attempts| JobReport {
+    let report = |outcome, status, attempts| JobReport {
         job: job.clone(),
         outcome,
         status,
-        bytes,
+        bytes: 0,
         elapsed: started.elapsed(),
         attempts,
     };
     if let Err(e) = check_url(&job.url) {
-        return report(Outcome::Error(e), None, 0, 0);
+        return Some(report(Outcome::Error(e), None, 0));
     }
     if config.skip_existing && shared.sink.exists(&job.file) {
-        return report(Outcome::Skipped, None, 0, 0);
+        return Some(report(Outcome::Skipped, None, 0));
     }
     let mut attempt = tries;
     let body = loop {
         attempt += 1;
         match fetch(client, config, &job.url, Some((&shared.writer, job))).await {
             Ok(Got::Body(body)) => break body,
-            Ok(Got::NotFound) => return report(Outcome::NotFound, Some(404), 0, attempt),
+            Ok(Got::NotFound) => return Some(report(Outcome::NotFound, Some(404), attempt)),
             Err(f) if f.transient && attempt <= config.retries => {
                 actix_rt::time::sleep(backoff(config, attempt, f.retry_after)).await;
             }
-            Err(f) => return report(Outcome::Error(f.message), f.status, 0, attempt),
+            Err(f) => return Some(report(Outcome::Error(f.message), f.status, attempt)),
         }
     };
     let file = match name_file(shared, client, job).await {
         Ok(file) => file,
-        Err(e) => return report(Outcome::Error(e), Some(200), 0, attempt),
+        Err(e) => return Some(report(Outcome::Error(e), Some(200), attempt)),
     };
-    let stored = match body {
-        Body::Memory(body) => {
-            let store = Store {
-                job: job.clone(),
-                file: file.clone(),
-                body,
-            };
-            shared.writer.send(store).await
-        }
-        Body::Parts(part) => {
-            let commit = Commit {
-                part,
-                file: file.clone(),
-            };
-            shared.writer.send(commit).await
-        }
+    // Waits only when the writers are that far behind: the permit bounds the bodies in memory.
+    let Ok(permit) = Arc::clone(&shared.store_permits).acquire_owned().await else {
+        return Some(report(
+            Outcome::Error("the run is ending".into()),
+            Some(200),
+            attempt,
+        ));
     };
-    match stored {
-        Ok(Ok(bytes)) => report(Outcome::Downloaded(file), Some(200), bytes, attempt),
-        Ok(Err(e)) => report(Outcome::Error(e), Some(200), 0, attempt),
-        Err(e) => report(
+    let save = Save {
+        report: report(Outcome::Error(String::new()), Some(200), attempt),
+        started,
+        file,
+        body,
+        permit,
+    };
+    match shared.writer.try_send(save) {
+        Ok(()) => None,
+        Err(e) => Some(report(
             Outcome::Error(format!("writer unavailable: {e}")),
             Some(200),
-            0,
             attempt,
-        ),
+        )),
     }
 }
 
@@ -430,12 +431,6 @@ fn retry_after<S>(resp: &ClientResponse<S>) -> Option<Duration> {
 /// Bodies up to this size are held in memory and stored in one go; larger ones go to the writer
 /// in pieces of this size as they arrive, so memory stays bounded by the pool size.
 const STREAM_THRESHOLD: usize = 1 << 20;
-
-/// A complete body: in memory, or already written in pieces.
-enum Body {
-    Memory(Bytes),
-    Parts(PartState),
-}
 
 /// The bytes read and not yet handed on. The common small body arrives as one chunk and is kept
 /// without copying.

@@ -183,17 +183,34 @@ impl Crawler {
         let (done_tx, mut done_rx) = oneshot::channel();
         let reporter = Reporter::new(config.progress, subscribers, listener, done_tx).start();
         let gate = Arc::new(WriterGate::default());
-        let writer = Writer::start(config.writer_threads, Arc::clone(&sink), Arc::clone(&gate));
+        let writer = Writer::start(
+            config.writer_threads,
+            Arc::clone(&sink),
+            Arc::clone(&gate),
+            reporter.clone(),
+        );
+        let store_permits = Arc::new(tokio::sync::Semaphore::new(
+            config.pool_size.max(config.writer_threads),
+        ));
+        // Extra arbiters only when asked for: by default the fetchers share the run's own event
+        // loop with the supervisor and the reporter, so handing out jobs and counting outcomes
+        // never wakes another thread (cross-thread wake-ups cost more than a small request).
         let arbiters: Vec<Arbiter> = (0..config.workers).map(|_| Arbiter::new()).collect();
+        let mut handles: Vec<actix_rt::ArbiterHandle> =
+            arbiters.iter().map(Arbiter::handle).collect();
+        if handles.is_empty() {
+            handles.push(Arbiter::current());
+        }
         let shared = Arc::new(Shared {
             config,
             sink,
             writer,
             reporter: reporter.clone(),
+            store_permits: Arc::clone(&store_permits),
         });
         let supervisor = Supervisor::new(
             Box::new(jobs.into_iter()),
-            arbiters.iter().map(Arbiter::handle).collect(),
+            handles,
             shared,
             reporter.clone(),
         )

@@ -136,16 +136,24 @@ impl DirSink {
 
     fn finish(&self, tmp: tempfile::NamedTempFile, file: &Path) -> io::Result<()> {
         let target = self.target(file)?;
-        if let Some(parent) = target.parent() {
-            if parent != self.dir {
-                fs::create_dir_all(parent)?;
-            }
-        }
         if self.fsync {
             tmp.as_file().sync_all()?;
         }
-        tmp.persist(&target).map_err(|e| e.error)?;
-        Ok(())
+        // Folders are created only when the rename finds one missing: a mkdir per file costs
+        // more than the rename itself when files are small.
+        match tmp.persist(&target) {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.error.kind() == io::ErrorKind::NotFound
+                    && target.parent() != Some(&self.dir) =>
+            {
+                if let Some(parent) = target.parent() {
+                    fs::create_dir_all(parent)?;
+                }
+                e.file.persist(&target).map(|_| ()).map_err(|e| e.error)
+            }
+            Err(e) => Err(e.error),
+        }
     }
 }
 

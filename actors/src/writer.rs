@@ -2,11 +2,12 @@
 //!
 //! Owns: the sink, on a `SyncArbiter` of blocking threads (file I/O must not stall the event loops
 //! that drive the HTTP connections).
-//! Receives: [`Store`] from fetchers for bodies held in memory; [`Append`] and [`Commit`] for
-//! bodies too large for that, which are written piece by piece as they arrive (the [`PartState`]
-//! moves with the messages, so any writer thread can take the next piece).
-//! Sends: the result of each store back to the asking fetcher, which reports the outcome; a job is
-//! *downloaded* only once the sink returned `Ok`.
+//! Receives: [`Save`] from fetchers, with a complete body (in memory, or already written in
+//! pieces); [`Append`] for the pieces of a body too large to hold in memory, written as they
+//! arrive (the [`PartState`] moves with the messages, so any writer thread can take the next).
+//! Sends: [`Finished`] to the reporter for every [`Save`]: a job is *downloaded* only once the
+//! sink returned `Ok`. The fetcher does not wait for the disk: it hands the body over and takes
+//! its next job, while a semaphore permit carried by the message bounds the bodies waiting here.
 //!
 //! A panic inside the sink is caught: that store fails with the panic message and this writer is
 //! replaced (a `SyncContext` builds a fresh actor from its factory when one stops), so one bad job
@@ -16,20 +17,32 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use actix::prelude::*;
 use bytes::Bytes;
+use tokio::sync::OwnedSemaphorePermit;
 
-use crate::job::Job;
+use crate::job::{Job, JobReport, Outcome};
+use crate::reporter::{Finished, Reporter};
 use crate::sink::{Part, Sink};
 
-/// Store `body` as `file` for `job`. Answers the number of bytes stored, or the error message.
+/// A complete body to store as `file`; the writer reports the outcome with `report`.
 #[derive(Message)]
-#[rtype(result = "Result<u64, String>")]
-pub(crate) struct Store {
-    pub job: Job,
+#[rtype(result = "()")]
+pub(crate) struct Save {
+    pub report: JobReport,
+    pub started: Instant,
     pub file: PathBuf,
-    pub body: Bytes,
+    pub body: Body,
+    /// Held until the body is stored: bounds the bodies between fetchers and the disk.
+    pub permit: OwnedSemaphorePermit,
+}
+
+/// A complete body: in memory, or already written in pieces.
+pub(crate) enum Body {
+    Memory(Bytes),
+    Parts(PartState),
 }
 
 /// A body being written in pieces: the sink's [`Part`], or the pieces themselves for a sink
@@ -54,14 +67,6 @@ pub(crate) struct Append {
     pub piece: Bytes,
 }
 
-/// Complete a body written in pieces and store it as `file`. Answers its size.
-#[derive(Message)]
-#[rtype(result = "Result<u64, String>")]
-pub(crate) struct Commit {
-    pub part: PartState,
-    pub file: PathBuf,
-}
-
 /// Shared between the writers and the run: lets the run refuse new stores after a cancel and wait
 /// for the ones in progress, so no temp file outlives the run.
 #[derive(Debug, Default)]
@@ -83,13 +88,20 @@ impl WriterGate {
 pub(crate) struct Writer {
     sink: Arc<dyn Sink>,
     gate: Arc<WriterGate>,
+    reporter: Addr<Reporter>,
 }
 
 impl Writer {
-    pub fn start(threads: usize, sink: Arc<dyn Sink>, gate: Arc<WriterGate>) -> Addr<Writer> {
+    pub fn start(
+        threads: usize,
+        sink: Arc<dyn Sink>,
+        gate: Arc<WriterGate>,
+        reporter: Addr<Reporter>,
+    ) -> Addr<Writer> {
         SyncArbiter::start(threads, move || Writer {
             sink: Arc::clone(&sink),
             gate: Arc::clone(&gate),
+            reporter: reporter.clone(),
         })
     }
 }
@@ -136,15 +148,40 @@ impl Writer {
     }
 }
 
-impl Handler<Store> for Writer {
-    type Result = Result<u64, String>;
+impl Handler<Save> for Writer {
+    type Result = ();
 
-    fn handle(&mut self, msg: Store, ctx: &mut SyncContext<Self>) -> Self::Result {
-        let what = msg.file.display().to_string();
-        self.guarded(ctx, &what, |sink| {
-            sink.store(&msg.job, &msg.file, &msg.body)
-        })?;
-        Ok(msg.body.len() as u64)
+    fn handle(&mut self, msg: Save, ctx: &mut SyncContext<Self>) {
+        let Save {
+            mut report,
+            started,
+            file,
+            body,
+            permit,
+        } = msg;
+        let what = file.display().to_string();
+        let job = report.job.clone();
+        let stored = self.guarded(ctx, &what, |sink| match body {
+            Body::Memory(bytes) => sink.store(&job, &file, &bytes).map(|()| bytes.len() as u64),
+            Body::Parts(part) => {
+                let bytes = part.bytes;
+                match part.inner {
+                    Partial::Streaming(p) => p.commit(&file),
+                    Partial::Buffered(body) => sink.store(&part.job, &file, &body),
+                }
+                .map(|()| bytes)
+            }
+        });
+        drop(permit);
+        match stored {
+            Ok(bytes) => {
+                report.outcome = Outcome::Downloaded(file);
+                report.bytes = bytes;
+            }
+            Err(e) => report.outcome = Outcome::Error(e),
+        }
+        report.elapsed = started.elapsed();
+        self.reporter.do_send(Finished(report));
     }
 }
 
@@ -176,20 +213,5 @@ impl Handler<Append> for Writer {
             part.bytes += piece.len() as u64;
             Ok(part)
         })
-    }
-}
-
-impl Handler<Commit> for Writer {
-    type Result = Result<u64, String>;
-
-    fn handle(&mut self, msg: Commit, ctx: &mut SyncContext<Self>) -> Self::Result {
-        let what = msg.file.display().to_string();
-        let Commit { part, file } = msg;
-        let bytes = part.bytes;
-        self.guarded(ctx, &what, move |sink| match part.inner {
-            Partial::Streaming(p) => p.commit(&file),
-            Partial::Buffered(body) => sink.store(&part.job, &file, &body),
-        })?;
-        Ok(bytes)
     }
 }
