@@ -102,6 +102,10 @@ pub struct CrawlArgs {
     /// Do not download a flag whose file already exists in DIR.
     #[arg(long = "skip-existing")]
     pub skip_existing: bool,
+    /// Also trust the certificates in this PEM file for https (a private CA, a test server's
+    /// self-signed certificate).
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
     /// Download the URLs listed in FILE (one per line; blank lines and # comments skipped; - for
     /// standard input) instead of flags. Each is saved as DIR/{host}[_{port}]/{path}.
     #[arg(short = 'i', long, value_name = "FILE")]
@@ -164,6 +168,8 @@ pub struct Plan {
     pub timeout: Duration,
     /// The URL list (`-i`), if any; `-` is standard input.
     pub input: Option<PathBuf>,
+    /// Extra trusted certificates (`--cacert`), PEM.
+    pub cacert: Option<Vec<u8>>,
 }
 
 /// A usage error: the one line to print, exit code 2.
@@ -275,6 +281,10 @@ impl CrawlArgs {
             }
             check_input(input)?;
         }
+        let cacert = match &self.cacert {
+            Some(path) => Some(read_cacert(path)?),
+            None => None,
+        };
         let target = target(&self.server)?;
         check_dest(&self.dest)?;
 
@@ -301,8 +311,20 @@ impl CrawlArgs {
             dest: self.dest.clone(),
             timeout: Duration::from_secs_f64(self.timeout),
             input: self.input.clone(),
+            cacert,
         })
     }
+}
+
+/// `--cacert`: a readable PEM file with at least one certificate.
+fn read_cacert(path: &std::path::Path) -> Result<Vec<u8>, UsageError> {
+    let pem =
+        std::fs::read(path).map_err(|e| usage(format!("--cacert {}: {e}", path.display())))?;
+    flags_actors::Config::builder()
+        .root_certificates_pem(&pem)
+        .build()
+        .map_err(|e| usage(format!("--cacert {}: {e}", path.display())))?;
+    Ok(pem)
 }
 
 /// The URL list must be a readable file (or `-`).

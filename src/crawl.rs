@@ -458,6 +458,9 @@ fn config(args: &CrawlArgs, plan: &Plan, pool: usize) -> Result<Config, flags_ac
     if args.metadata {
         builder = builder.namer(CountryNamer);
     }
+    if let Some(pem) = &plan.cacert {
+        builder = builder.root_certificates_pem(pem);
+    }
     builder.build()
 }
 

@@ -4,14 +4,14 @@
 //! # Layout
 //!
 //! ```text
-//!  job source (lazy)                         Store(job, body)
+//!  job source (lazy)                Save(job, body, permit)
 //!        │ next()          ┌─────────────┐ ──────────────────► ┌────────────┐
-//!  ┌─────▼──────┐  Job     │ Fetcher × N │ ◄── stored/failed ─ │ Writer     │ temp → fsync → rename
-//!  │ Supervisor │ ───────► │ awc Client  │                     │ (blocking  │
+//!  ┌─────▼──────┐  Job     │ Fetcher × N │   Append (pieces    │ Writer     │ temp → fsync → rename
+//!  │ Supervisor │ ───────► │ awc Client  │   of large bodies)  │ (blocking  │
 //!  │            │ ◄─ next ─│ per arbiter │                     │  threads)  │
-//!  └─────┬──────┘          └──────┬──────┘                     └────────────┘
-//!        │ Total                  │ Finished (every outcome)
-//!        ▼                        ▼
+//!  └─────┬──────┘          └──────┬──────┘                     └─────┬──────┘
+//!        │ Total                  │ Finished (404, errors)           │ Finished (saved or failed)
+//!        ▼                        ▼                                  ▼
 //!  ┌──────────────────────────────────────────────────────────────────────┐
 //!  │ Reporter: counts; indicatif bar; Event to subscribers (try_send);    │
 //!  │ ends the run when every job read has its outcome → Summary           │
@@ -42,9 +42,12 @@
 //!
 //! # Backpressure and shutdown
 //!
-//! Fetchers await the writer and the reporter before asking for more work, so a slow disk slows
-//! the crawl instead of growing a queue. Subscribers never slow it: events go out with `try_send`
-//! and what a full channel refuses is counted in [`Summary::events_dropped`].
+//! A fetcher takes a store permit before handing a body to the writer (one permit per fetcher),
+//! and awaits the reporter for the outcomes it reports itself, so a slow disk or a slow listener
+//! slows the crawl instead of growing a queue. Fetchers run on the run's own arbiter by default
+//! (beside the supervisor and the reporter), so dispatch and counting never wake another thread.
+//! Subscribers never slow the crawl: events go out with `try_send` and what a full channel
+//! refuses is counted in [`Summary::events_dropped`].
 //!
 //! # Example
 //!
@@ -181,7 +184,14 @@ impl Crawler {
         let grace = config.grace;
         let started = Instant::now();
         let (done_tx, mut done_rx) = oneshot::channel();
-        let reporter = Reporter::new(config.progress, subscribers, listener, done_tx).start();
+        let reporter = Reporter::new(
+            config.pool_size + 16,
+            config.progress,
+            subscribers,
+            listener,
+            done_tx,
+        )
+        .start();
         let gate = Arc::new(WriterGate::default());
         let writer = Writer::start(
             config.writer_threads,

@@ -42,6 +42,7 @@ pub(crate) struct Finalize;
 pub type Listener = Box<dyn FnMut(&Event) + Send>;
 
 pub(crate) struct Reporter {
+    capacity: usize,
     summary: Summary,
     total: Option<u64>,
     interrupted: bool,
@@ -54,6 +55,7 @@ pub(crate) struct Reporter {
 
 impl Reporter {
     pub fn new(
+        capacity: usize,
         progress: Progress,
         subscribers: Vec<Sender<Event>>,
         listener: Option<Listener>,
@@ -68,6 +70,7 @@ impl Reporter {
         let bar = ProgressBar::with_draw_target(None, target);
         bar.set_style(spinner_style());
         Reporter {
+            capacity,
             summary: Summary::default(),
             total: None,
             interrupted: false,
@@ -164,6 +167,8 @@ impl Actor for Reporter {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        // Every fetcher may report at once; none should wait for room in the mailbox.
+        ctx.set_mailbox_capacity(self.capacity);
         // Redraw on a timer rather than per job: formatting the counts costs more than a job at
         // tens of thousands of jobs per second.
         ctx.run_interval(Duration::from_millis(100), |act, _| {

@@ -161,6 +161,9 @@ impl Actor for Supervisor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        // Every fetcher may ask at once (all of them do at start): with actix's default mailbox
+        // of 16, the rest would wait in line for rounds of wake-ups before their first request.
+        ctx.set_mailbox_capacity(self.pool_size + 16);
         if let (lower, Some(upper)) = self.jobs.size_hint() {
             if lower == upper {
                 self.reporter.do_send(Total {

@@ -415,3 +415,28 @@ fn run_inside_an_actix_system_stops_on_its_shutdown_future() {
     }
     assert_eq!(files as u64, summary.downloaded);
 }
+
+#[test]
+fn requests_carry_a_user_agent_naming_flags_and_its_version() {
+    let server = TestServer::start(|cfg| {
+        cfg.default_service(web::to(|req: actix_web::HttpRequest| async move {
+            let ua = req
+                .headers()
+                .get("user-agent")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("none")
+                .to_string();
+            HttpResponse::Ok().body(ua)
+        }));
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = vec![Job::new("ua", format!("{}/ua", server.base), "ua.txt")];
+    let crawler = Crawler::new(
+        Config::builder().build().unwrap(),
+        DirSink::new(dir.path()).unwrap(),
+    );
+    let (_, summary) = spawn_and_join(crawler, jobs);
+    assert_eq!(summary.downloaded, 1);
+    let ua = std::fs::read_to_string(dir.path().join("ua.txt")).unwrap();
+    assert_eq!(ua, concat!("flags/", env!("CARGO_PKG_VERSION")));
+}

@@ -1,6 +1,7 @@
 mod embedded;
 mod examples;
 mod faults;
+mod https;
 mod input;
 mod json;
 mod metadata;

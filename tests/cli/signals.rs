@@ -118,3 +118,37 @@ fn kill_9_then_skip_existing_completes_the_folder() {
     assert_eq!(assert_complete_flags(dir.path()), 194);
     assert_no_temp_files(dir.path());
 }
+
+#[test]
+fn a_second_sigint_exits_at_once_without_waiting_for_the_grace_period() {
+    // Every response stalls, so the first SIGINT has in-flight requests to wait for.
+    let server = crate::common::raw::RawServer::start(|_, _stream| {
+        sleep(Duration::from_secs(30));
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = flags()
+        .args(["-a", "-m", "5", "--timeout", "60", "-s"])
+        .arg(format!("{}/flags", server.base))
+        .arg("-d")
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the crawl is under way (its initial report is out), then signal twice.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut text = String::new();
+    for _ in 0..3 {
+        std::io::BufRead::read_line(&mut stdout, &mut text).unwrap();
+    }
+    sleep(Duration::from_millis(200));
+    send_signal(&child, libc::SIGINT);
+    sleep(Duration::from_millis(300));
+    send_signal(&child, libc::SIGINT);
+    std::io::Read::read_to_string(&mut stdout, &mut text).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{text}");
+    // The partial report comes only after the grace period; the second signal did not wait.
+    assert!(!text.contains("Elapsed time"), "{text}");
+    assert_no_temp_files(dir.path());
+}

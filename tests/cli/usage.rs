@@ -54,6 +54,11 @@ fn usage_errors_say_one_line_exit_2_and_write_nothing() {
             "--metadata works with flags only",
         ),
         (vec!["-i", &file, "-m", "30000"], "open files"),
+        (vec!["--cacert", &file], "--cacert"),
+        (
+            vec!["--cacert", "/nonexistent.pem"],
+            "No such file or directory",
+        ),
         (vec!["serve", "--delay", "x"], "--delay: not a number"),
         (
             vec!["serve", "--error-rate", "2"],
