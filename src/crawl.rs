@@ -321,7 +321,7 @@ async fn crawl(args: &CrawlArgs, plan: Plan) -> u8 {
         }
     };
     // The default pool suits the first target: generous on this machine, polite elsewhere.
-    let mut peeked = jobs.next();
+    let peeked = jobs.next();
     let local = embedded.is_some() || peeked.as_ref().is_some_and(|j| is_loopback(&j.url));
     let total = match source {
         Source::Flags { .. } => Some(plan.codes.len()),
@@ -376,7 +376,8 @@ async fn crawl(args: &CrawlArgs, plan: Plan) -> u8 {
     } else if args.verbose {
         crawler = crawler.on_event(verbose_line);
     }
-    let jobs = std::iter::from_fn(move || peeked.take().or_else(|| jobs.next()));
+    // Chained rather than wrapped, so an exact length (known for flags) reaches the progress bar.
+    let jobs = peeked.into_iter().chain(jobs);
     let summary = crawler.run(jobs, signals()).await;
     let elapsed = started.elapsed();
     if let Some(server) = embedded {
