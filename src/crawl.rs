@@ -6,6 +6,7 @@ use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use actix_rt::signal::unix::{signal, Signal, SignalKind};
 use actix_web::dev::ServerHandle;
 use flags_actors::{Config, Crawler, DirSink, Event, Job, Namer, Outcome, Progress, Summary};
 
@@ -230,23 +231,44 @@ fn json_line(event: &Event) {
     }));
 }
 
-/// Resolves when the first SIGINT or SIGTERM arrives; a second one exits the process at once.
-async fn signals() {
-    use actix_rt::signal::unix::{signal, SignalKind};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = actix_rt::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    actix_rt::spawn(async move {
-        tokio::select! {
-            _ = actix_rt::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+/// SIGINT and SIGTERM, caught from the moment this is created (before anything is written), so a
+/// signal at any point of the crawl gets the orderly stop rather than the default death.
+struct Signals {
+    int: Option<Signal>,
+    term: Option<Signal>,
+}
+
+impl Signals {
+    fn install() -> Self {
+        Signals {
+            int: signal(SignalKind::interrupt()).ok(),
+            term: signal(SignalKind::terminate()).ok(),
         }
-        std::process::exit(EXIT_INTERRUPTED as i32);
-    });
+    }
+
+    async fn next(&mut self) {
+        async fn recv(s: &mut Option<Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = recv(&mut self.int) => {}
+            _ = recv(&mut self.term) => {}
+        }
+    }
+
+    /// Resolves on the first signal; from then on, a second one exits the process at once.
+    async fn first_then_exit_on_second(mut self) {
+        self.next().await;
+        actix_rt::spawn(async move {
+            self.next().await;
+            std::process::exit(EXIT_INTERRUPTED as i32);
+        });
+    }
 }
 
 /// Runs the crawl and returns the exit code.
@@ -283,6 +305,7 @@ fn url_lines(path: &std::path::Path) -> std::io::Result<Box<dyn Iterator<Item = 
 }
 
 async fn crawl(args: &CrawlArgs, plan: Plan) -> u8 {
+    let signals = Signals::install();
     let started = Instant::now();
     let mut embedded = None;
     let (source, mut jobs): (Source, Box<dyn Iterator<Item = Job>>) = match &plan.input {
@@ -378,7 +401,7 @@ async fn crawl(args: &CrawlArgs, plan: Plan) -> u8 {
     }
     // Chained rather than wrapped, so an exact length (known for flags) reaches the progress bar.
     let jobs = peeked.into_iter().chain(jobs);
-    let summary = crawler.run(jobs, signals()).await;
+    let summary = crawler.run(jobs, signals.first_then_exit_on_second()).await;
     let elapsed = started.elapsed();
     if let Some(server) = embedded {
         server.stop(false).await;

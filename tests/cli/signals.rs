@@ -152,3 +152,43 @@ fn a_second_sigint_exits_at_once_without_waiting_for_the_grace_period() {
     assert!(!text.contains("Elapsed time"), "{text}");
     assert_no_temp_files(dir.path());
 }
+
+/// The number before `what` in a report line such as " 12 not found.", or 0 without that line.
+fn count(text: &str, what: &str) -> u64 {
+    text.lines()
+        .find(|l| {
+            l.trim_start()
+                .split_once(' ')
+                .is_some_and(|(_, rest)| rest == what)
+        })
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn sigint_as_soon_as_the_crawl_starts_still_adds_up() {
+    // The built-in DELAY server (every response after 0.5 s) is started by flags itself.
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = flags()
+        .args(["-e", "-s", "DELAY", "-d"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut text = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut text).unwrap();
+    send_signal(&child, libc::SIGINT);
+    std::io::Read::read_to_string(&mut stdout, &mut text).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{text}");
+    let ok = count(&text, "flags downloaded.") + count(&text, "flag downloaded.");
+    let nf = count(&text, "not found.");
+    let errors = count(&text, "errors.") + count(&text, "error.");
+    let not_attempted = count(&text, "not attempted (interrupted).");
+    assert!(not_attempted > 0, "{text}");
+    assert_eq!(ok + nf + errors + not_attempted, 676, "{text}");
+    assert_eq!(assert_complete_flags(dir.path()) as u64, ok);
+    assert_no_temp_files(dir.path());
+}
