@@ -48,23 +48,9 @@ impl Namer for CountryNamer {
 /// characters and characters Windows refuses are dropped; leading dots are removed (no `..`, no
 /// hidden files); at most 100 bytes.
 pub fn safe_file_stem(raw: &str) -> Option<String> {
-    let mut out = String::new();
-    for c in raw.chars() {
-        let c = if c == ' ' { '_' } else { c };
-        if c.is_control() || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') {
-            continue;
-        }
-        if out.len() + c.len_utf8() > 100 {
-            break;
-        }
-        out.push(c);
-    }
-    let trimmed = out.trim_start_matches('.').trim_end_matches(['.', '_']);
-    if trimmed.is_empty() {
-        None
-    } else {
-        Some(trimmed.to_string())
-    }
+    let safe = crate::input::safe_segment(&raw.replace(' ', "_"))?;
+    let trimmed = safe.trim_end_matches(['.', '_']);
+    (!trimmed.is_empty()).then(|| trimmed.to_string())
 }
 
 /// True when something accepts TCP connections at the URL's host and port.
