@@ -68,16 +68,8 @@ fn flaky_server() -> RawServer {
 #[test]
 fn flaky_server_with_retries_delivers_every_flag_identical() {
     let server = flaky_server();
-    let dir = tempfile::tempdir().unwrap();
-    let out = flags()
-        .args(["-a", "--retries", "8", "-s"])
-        .arg(format!("{}/flags", server.base))
-        .arg("-d")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let text = stdout(&out);
-    assert!(out.status.success(), "{text}");
+    let (text, code, dir) = crawl(&server.base, &["-a", "--retries", "8"]);
+    assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("194 flags downloaded.\nElapsed"), "{text}");
     for name in names(dir.path()) {
         let cc = name.trim_end_matches(".gif");
@@ -93,16 +85,8 @@ fn flaky_server_with_retries_delivers_every_flag_identical() {
 #[test]
 fn flaky_server_without_retries_counts_errors_with_messages() {
     let server = flaky_server();
-    let dir = tempfile::tempdir().unwrap();
-    let out = flags()
-        .args(["-a", "-v", "-s"])
-        .arg(format!("{}/flags", server.base))
-        .arg("-d")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let (text, code, dir) = crawl(&server.base, &["-a", "-v"]);
+    assert_eq!(code, Some(1), "{text}");
     let errors: Vec<&str> = text.lines().filter(|l| l.contains(" error: ")).collect();
     let ok = text.lines().filter(|l| l.ends_with(" OK")).count();
     assert!(errors.len() > 20, "{text}");
@@ -125,17 +109,24 @@ fn flaky_server_without_retries_counts_errors_with_messages() {
     assert_no_temp_files(dir.path());
 }
 
-fn crawl_one(server: &str, extra: &[&str]) -> (String, i32, tempfile::TempDir) {
+/// Runs `flags ARGS -s {server}/flags -d TEMP`; returns stdout, the exit code and the folder.
+fn crawl(server: &str, args: &[&str]) -> (String, Option<i32>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let out = flags()
-        .args(["BR", "-v", "-s"])
+        .args(args)
+        .arg("-s")
         .arg(format!("{server}/flags"))
-        .args(extra)
         .arg("-d")
         .arg(dir.path())
         .output()
         .unwrap();
-    (stdout(&out), out.status.code().unwrap_or(-1), dir)
+    (stdout(&out), out.status.code(), dir)
+}
+
+fn crawl_one(server: &str, extra: &[&str]) -> (String, i32, tempfile::TempDir) {
+    let args: Vec<&str> = ["BR", "-v"].iter().chain(extra).copied().collect();
+    let (text, code, dir) = crawl(server, &args);
+    (text, code.unwrap_or(-1), dir)
 }
 
 #[test]
@@ -188,15 +179,10 @@ fn bodies_over_max_size_are_errors() {
             let _ = stream.write_all(&[3u8; 1000]);
         }
     });
-    let dir = tempfile::tempdir().unwrap();
-    let out = flags()
-        .args(["BR", "FR", "DE", "-v", "--max-size", "1000000", "-s"])
-        .arg(format!("{}/flags", server.base))
-        .arg("-d")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let text = stdout(&out);
+    let (text, code, dir) = crawl(
+        &server.base,
+        &["BR", "FR", "DE", "-v", "--max-size", "1000000"],
+    );
     assert!(
         text.contains(
             "BR error: body of 10000000000 bytes or more exceeds the limit of 1000000 bytes"
@@ -211,6 +197,7 @@ fn bodies_over_max_size_are_errors() {
         text.contains("DE error: response body has neither Content-Length nor chunked"),
         "{text}"
     );
+    assert_eq!(code, Some(1), "{text}");
     assert!(names(dir.path()).is_empty(), "{:?}", names(dir.path()));
 }
 
@@ -236,16 +223,8 @@ fn redirect_loops_and_non_http_redirects_are_errors() {
             respond(stream, "404 Not Found", &[], b"");
         }
     });
-    let dir = tempfile::tempdir().unwrap();
-    let out = flags()
-        .args(["BR", "FR", "DE", "-v", "-s"])
-        .arg(format!("{}/flags", server.base))
-        .arg("-d")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let (text, code, dir) = crawl(&server.base, &["BR", "FR", "DE", "-v"]);
+    assert_eq!(code, Some(1), "{text}");
     assert!(
         text.contains("BR error: HTTP error 302 - too many redirects (limit 10)"),
         "{text}"
