@@ -250,6 +250,9 @@ impl Signals {
     /// Resolves on the first signal; from then on, a second one exits the process at once.
     async fn first_then_exit_on_second(mut self) {
         self.next().await;
+        eprintln!(
+            "flags: stopping: in-flight requests get a few seconds; signal again to quit now"
+        );
         actix_rt::spawn(async move {
             self.next().await;
             std::process::exit(EXIT_INTERRUPTED as i32);

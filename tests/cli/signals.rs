@@ -132,7 +132,7 @@ fn a_second_sigint_exits_at_once_without_waiting_for_the_grace_period() {
         .arg("-d")
         .arg(dir.path())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     // Wait until the crawl is under way (its initial report is out), then signal twice.
@@ -143,7 +143,11 @@ fn a_second_sigint_exits_at_once_without_waiting_for_the_grace_period() {
     }
     sleep(Duration::from_millis(200));
     send_signal(&child, libc::SIGINT);
-    sleep(Duration::from_millis(300));
+    // The second signal only after flags has said the first one was taken.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut said).unwrap();
+    assert!(said.contains("signal again to quit now"), "{said}");
     send_signal(&child, libc::SIGINT);
     std::io::Read::read_to_string(&mut stdout, &mut text).unwrap();
     let status = child.wait().unwrap();
