@@ -308,7 +308,7 @@ async fn crawl(args: &CrawlArgs, plan: Plan) -> u8 {
                 (Source::Urls { name }, lines)
             }
             Err(e) => {
-                eprintln!("*** Usage error: --input {}: {e}", path.display());
+                eprintln!("{}", UsageError(format!("--input {}: {e}", path.display())));
                 return EXIT_USAGE;
             }
         },
@@ -349,14 +349,17 @@ async fn crawl(args: &CrawlArgs, plan: Plan) -> u8 {
     let config = match config(args, &plan, pool) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("*** Usage error: {e}");
+            eprintln!("{}", UsageError(e.to_string()));
             return EXIT_USAGE;
         }
     };
     let sink = match DirSink::new(&plan.dest) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("*** Usage error: --dest {}: {e}", plan.dest.display());
+            eprintln!(
+                "{}",
+                UsageError(format!("--dest {}: {e}", plan.dest.display()))
+            );
             return EXIT_USAGE;
         }
     };

@@ -81,6 +81,6 @@ pub fn serve(args: &ServeArgs) -> u8 {
 }
 
 fn usage_error(msg: &str) -> u8 {
-    eprintln!("*** Usage error: {msg}");
+    eprintln!("{}", cli::UsageError(msg.to_string()));
     crawl::EXIT_USAGE
 }

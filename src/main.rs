@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use flags::cli::{Cli, Command};
+use flags::cli::{Cli, Command, UsageError};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -18,7 +18,7 @@ fn main() -> ExitCode {
             let text = e.to_string();
             let first = text.lines().next().unwrap_or("invalid arguments");
             let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("*** Usage error: {first} (see flags --help)");
+            eprintln!("{}", UsageError(format!("{first} (see flags --help)")));
             return ExitCode::from(flags::crawl::EXIT_USAGE);
         }
     };
