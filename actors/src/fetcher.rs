@@ -358,12 +358,15 @@ async fn fetch_inner(
 /// connection is made.
 fn check_url(raw: &str) -> Result<(), String> {
     match url::Url::parse(raw) {
-        Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host_str().is_some() => {
-            Ok(())
-        }
+        Ok(u) if is_http(&u) => Ok(()),
         Ok(u) => Err(format!("not an http(s) URL: {}", u.scheme())),
         Err(e) => Err(format!("not a valid URL: {e}")),
     }
+}
+
+/// An absolute http or https URL with a host: the only kind ever requested.
+fn is_http(u: &url::Url) -> bool {
+    (u.scheme() == "http" || u.scheme() == "https") && u.host_str().is_some()
 }
 
 /// Where a redirect response points, resolved against the URL that answered it. `None` for any
@@ -385,7 +388,7 @@ fn redirect_target<S>(resp: &ClientResponse<S>, current: &str) -> Result<Option<
     let next = base
         .join(location)
         .map_err(|e| bad(format!("bad redirect Location {location:?}: {e}")))?;
-    if next.scheme() != "http" && next.scheme() != "https" {
+    if !is_http(&next) {
         return Err(bad(format!(
             "redirect to a non-http(s) URL refused: {next}"
         )));
