@@ -99,6 +99,10 @@ pub struct CrawlArgs {
     /// Redirects followed per request (http and https only); 0 disables them.
     #[arg(long = "max-redirects", value_name = "N", default_value_t = 10)]
     pub max_redirects: u8,
+    /// Follow redirects from https to plain http (refused by default: what was asked for over
+    /// TLS is not fetched in the clear unless you say so).
+    #[arg(long = "allow-insecure-redirects")]
+    pub allow_insecure_redirects: bool,
     /// Do not download a flag whose file already exists in DIR.
     #[arg(long = "skip-existing")]
     pub skip_existing: bool,

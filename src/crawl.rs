@@ -462,6 +462,7 @@ fn config(args: &CrawlArgs, plan: &Plan, pool: usize) -> Result<Config, flags_ac
         .retries(args.retries)
         .max_body(args.max_size)
         .max_redirects(args.max_redirects)
+        .allow_insecure_redirects(args.allow_insecure_redirects)
         .skip_existing(args.skip_existing)
         .progress(if args.verbose {
             Progress::Hidden

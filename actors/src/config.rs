@@ -64,6 +64,7 @@ pub struct Config {
     pub(crate) retry_statuses: Vec<u16>,
     pub(crate) max_body: u64,
     pub(crate) max_redirects: u8,
+    pub(crate) allow_insecure_redirects: bool,
     pub(crate) user_agent: String,
     pub(crate) skip_existing: bool,
     pub(crate) progress: Progress,
@@ -105,6 +106,7 @@ impl Default for Config {
             retry_statuses: Vec::new(),
             max_body: 100 * 1024 * 1024,
             max_redirects: 10,
+            allow_insecure_redirects: false,
             user_agent: concat!("flags/", env!("CARGO_PKG_VERSION")).to_string(),
             skip_existing: false,
             progress: Progress::Hidden,
@@ -228,6 +230,13 @@ impl ConfigBuilder {
     /// Redirects followed per request; 0 disables them (default 10).
     pub fn max_redirects(mut self, n: u8) -> Self {
         self.config.max_redirects = n;
+        self
+    }
+
+    /// Follow a redirect from an https URL to a plain http one (default false: such a redirect is
+    /// an error, so nothing asked for over TLS is fetched in the clear without the user saying so).
+    pub fn allow_insecure_redirects(mut self, yes: bool) -> Self {
+        self.config.allow_insecure_redirects = yes;
         self
     }
 

@@ -10,20 +10,25 @@
 //!
 //! Each attempt runs under one deadline, from connect to the last body byte. Transient failures
 //! (connect errors, timeouts, resets, truncated bodies, 408, 429, 5xx and configured statuses) are
-//! retried with exponential backoff and jitter, honouring `Retry-After` up to a cap. Error bodies
-//! are read (up to a small bound) so keep-alive connections are reused. A panic while handling a
-//! job is caught: the job ends as an error with the panic message and this fetcher retires, to be
-//! replaced by the supervisor.
+//! retried with exponential backoff and jitter, honouring `Retry-After` up to a cap. A request
+//! that fails on a pooled connection the server had already closed is not a failure at all: it is
+//! sent again at once on a fresh connection (see [`crate::wire`]), whatever the retry setting.
+//! Error bodies are read (up to a small bound) so keep-alive connections are reused. A panic while
+//! handling a job is caught: the job ends as an error with the panic message and this fetcher
+//! retires, to be replaced by the supervisor.
 
+use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use awc::error::{PayloadError, SendRequestError};
-use awc::http::{header, StatusCode};
-use awc::{Client, ClientResponse, Connector};
+use actix_http::error::ParseError;
+use awc::error::{ConnectError, PayloadError, SendRequestError};
+use awc::http::{header, StatusCode, Version};
+use awc::{Client, ClientRequest, ClientResponse, Connector};
 use bytes::{Bytes, BytesMut};
 use futures_util::{FutureExt, StreamExt};
 use rand::Rng;
@@ -33,6 +38,7 @@ use crate::job::{Job, JobReport, Outcome};
 use crate::reporter::{Finished, Reporter};
 use crate::sink::Sink;
 use crate::supervisor::{Assignment, FetcherGone, NextJob, Release, Supervisor};
+use crate::wire::{Exchange, WireConnector};
 use crate::writer::{Append, Body, PartState, Save, Writer};
 
 /// What every fetcher of a run shares.
@@ -49,10 +55,35 @@ pub(crate) struct Shared {
 /// with their connection.
 const DRAIN_LIMIT: usize = 64 * 1024;
 
+/// The largest `metadata.json` (a one-line JSON object) accepted.
+const META_LIMIT: u64 = 64 * 1024;
+
+/// The HTTP clients of one arbiter.
+#[derive(Clone)]
+pub(crate) struct Clients {
+    /// Keeps connections alive and reuses them.
+    pooled: Client,
+    /// Never keeps a connection: a request sent through it always goes out on a fresh one.
+    fresh: Client,
+}
+
+/// What a request returns: awc's response, its body not yet read. Named through awc's future
+/// because its body type changes with awc's compression features, which an embedding program's
+/// dependencies may turn on.
+type Response = <<awc::SendClientRequest as std::future::Future>::Output as Sent>::Response;
+
+trait Sent {
+    type Response;
+}
+
+impl<T, E> Sent for Result<T, E> {
+    type Response = T;
+}
+
 pub(crate) struct Fetcher {
     id: usize,
     shared: Arc<Shared>,
-    client: Client,
+    client: Clients,
     supervisor: Addr<Supervisor>,
 }
 
@@ -60,7 +91,7 @@ impl Fetcher {
     pub fn new(
         id: usize,
         shared: Arc<Shared>,
-        client: Client,
+        client: Clients,
         supervisor: Addr<Supervisor>,
     ) -> Self {
         Fetcher {
@@ -93,7 +124,7 @@ impl Actor for Fetcher {
 }
 
 /// Asks for a job, does it, reports it, and again, until the supervisor has none left.
-async fn work_loop(id: usize, shared: Arc<Shared>, client: Client, supervisor: Addr<Supervisor>) {
+async fn work_loop(id: usize, shared: Arc<Shared>, client: Clients, supervisor: Addr<Supervisor>) {
     while let Ok(Some(Assignment { job, tries })) = supervisor.send(NextJob { fetcher: id }).await {
         let started = Instant::now();
         let result = AssertUnwindSafe(do_job(&shared, &client, &job, tries))
@@ -128,8 +159,15 @@ async fn work_loop(id: usize, shared: Arc<Shared>, client: Client, supervisor: A
     }
 }
 
-/// Builds the HTTP client for one arbiter, with every limit taken from the config.
-pub(crate) fn build_client(config: &Config) -> Client {
+/// Builds the HTTP clients for one arbiter, with every limit taken from the config.
+pub(crate) fn build_clients(config: &Config) -> Clients {
+    Clients {
+        pooled: build_client(config),
+        fresh: build_client(config),
+    }
+}
+
+fn build_client(config: &Config) -> Client {
     // rustls needs a process-wide crypto provider; installing it twice is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut roots = rustls::RootCertStore {
@@ -144,8 +182,10 @@ pub(crate) fn build_client(config: &Config) -> Client {
         .with_no_client_auth();
     tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
 
-    // awc's default of 100 connections per connector would silently cap a larger pool.
+    // awc's default of 100 connections per connector would silently cap a larger pool. Every
+    // connection goes through the wire, which tells each request what its connection did.
     let connector = Connector::new()
+        .connector(WireConnector::default())
         .limit(config.pool_size)
         .timeout(config.connect_timeout)
         .rustls_0_23(Arc::new(tls));
@@ -157,6 +197,44 @@ pub(crate) fn build_client(config: &Config) -> Client {
         .disable_redirects()
         .add_default_header((header::USER_AGENT, config.user_agent.as_str()))
         .finish()
+}
+
+/// A GET whose body is passed on exactly as the server sent it: never decoded, even when an
+/// embedding program's feature flags turn awc's decompression on (the body is checked against
+/// Content-Length, which counts the bytes on the wire).
+fn get(client: &Client, url: &str) -> ClientRequest {
+    client
+        .get(url)
+        .no_decompress()
+        .insert_header((header::ACCEPT_ENCODING, "identity"))
+}
+
+/// Sends one request. One that meets a pooled connection the server had already closed is sent
+/// again at once on a fresh connection (RFC 9112 §9.3.1): that is not an attempt, and happens at
+/// most once.
+async fn send(clients: &Clients, ex: &Exchange, url: &str) -> Result<Response, Failure> {
+    ex.begin();
+    match get(&clients.pooled, url).send().await {
+        Err(e) if ex.stale() && broken_connection(&e) => {
+            ex.begin();
+            get(&clients.fresh, url)
+                .force_close()
+                .send()
+                .await
+                .map_err(send_failure)
+        }
+        result => result.map_err(send_failure),
+    }
+}
+
+/// The errors of a connection that was closed or reset under a request, before its response.
+fn broken_connection(e: &SendRequestError) -> bool {
+    matches!(
+        e,
+        SendRequestError::Connect(ConnectError::Disconnected | ConnectError::Io(_))
+            | SendRequestError::Send(_)
+            | SendRequestError::Response(ParseError::Io(_) | ParseError::Incomplete)
+    )
 }
 
 /// How one attempt failed.
@@ -192,7 +270,7 @@ enum Got {
 }
 
 /// Does one job. `None` means the body went to the writer, which reports the outcome.
-async fn do_job(shared: &Shared, client: &Client, job: &Job, tries: u32) -> Option<JobReport> {
+async fn do_job(shared: &Shared, client: &Clients, job: &Job, tries: u32) -> Option<JobReport> {
     let started = Instant::now();
     let config = &shared.config;
     let report = |outcome, status, attempts| JobReport {
@@ -206,24 +284,31 @@ async fn do_job(shared: &Shared, client: &Client, job: &Job, tries: u32) -> Opti
     if let Err(e) = check_url(&job.url) {
         return Some(report(Outcome::Error(e), None, 0));
     }
-    if config.skip_existing && shared.sink.exists(&job.file) {
+    // The name comes first (the book's flags3 order): no image is fetched only to be thrown
+    // away when its metadata fails, and an existing file is skipped under its real name.
+    let file = match name_file(shared, client, job).await {
+        Ok(Some(file)) => file,
+        Ok(None) => return Some(report(Outcome::NotFound, Some(404), tries + 1)),
+        Err(f) => return Some(report(Outcome::Error(f.message), f.status, tries + 1)),
+    };
+    if config.skip_existing && shared.sink.exists(&file) {
         return Some(report(Outcome::Skipped, None, 0));
     }
     let mut attempt = tries;
-    let body = loop {
-        attempt += 1;
-        match fetch(client, config, &job.url, Some((&shared.writer, job))).await {
-            Ok(Got::Body(body)) => break body,
-            Ok(Got::NotFound) => return Some(report(Outcome::NotFound, Some(404), attempt)),
-            Err(f) if f.transient && attempt <= config.retries => {
-                actix_rt::time::sleep(backoff(config, attempt, f.retry_after)).await;
-            }
-            Err(f) => return Some(report(Outcome::Error(f.message), f.status, attempt)),
-        }
-    };
-    let file = match name_file(shared, client, job).await {
-        Ok(file) => file,
-        Err(e) => return Some(report(Outcome::Error(e), Some(200), attempt)),
+    let stream_to = Some((&shared.writer, job));
+    let body = match fetch_retrying(
+        client,
+        config,
+        &job.url,
+        config.max_body,
+        stream_to,
+        &mut attempt,
+    )
+    .await
+    {
+        Ok(Got::Body(body)) => body,
+        Ok(Got::NotFound) => return Some(report(Outcome::NotFound, Some(404), attempt)),
+        Err(f) => return Some(report(Outcome::Error(f.message), f.status, attempt)),
     };
     // Waits only when the writers are that far behind: the permit bounds the bodies in memory.
     let Ok(permit) = Arc::clone(&shared.store_permits).acquire_owned().await else {
@@ -250,17 +335,54 @@ async fn do_job(shared: &Shared, client: &Client, job: &Job, tries: u32) -> Opti
     }
 }
 
-/// The job's file name: its own, or the one the namer picks from its `meta_url` body.
-async fn name_file(shared: &Shared, client: &Client, job: &Job) -> Result<PathBuf, String> {
+/// The job's file name: its own, or the one the namer picks from its `meta_url` body, fetched
+/// with the same retries and deadline as the job itself. `None` when the metadata is not found.
+async fn name_file(
+    shared: &Shared,
+    client: &Clients,
+    job: &Job,
+) -> Result<Option<PathBuf>, Failure> {
     let (Some(namer), Some(meta_url)) = (shared.config.namer.as_ref(), job.meta_url.as_ref())
     else {
-        return Ok(job.file.clone());
+        return Ok(Some(job.file.clone()));
     };
-    match fetch(client, &shared.config, meta_url, None).await {
-        Ok(Got::Body(Body::Memory(meta))) => namer.name(job, &meta),
-        Ok(Got::Body(Body::Parts(_))) => Err("metadata too large".into()),
-        Ok(Got::NotFound) => Err(format!("metadata not found: {meta_url}")),
-        Err(f) => Err(format!("metadata: {}", f.message)),
+    let config = &shared.config;
+    let limit = META_LIMIT.min(config.max_body);
+    let mut attempts = 0;
+    let failed = |message: String, status| Failure {
+        status,
+        ..Failure::permanent(format!("metadata: {message}"))
+    };
+    match fetch_retrying(client, config, meta_url, limit, None, &mut attempts).await {
+        Ok(Got::Body(Body::Memory(meta))) => {
+            namer.name(job, &meta).map(Some).map_err(|e| Failure {
+                status: Some(200),
+                ..Failure::permanent(e)
+            })
+        }
+        Ok(Got::Body(Body::Parts(_))) => Err(failed("body too large".into(), Some(200))),
+        Ok(Got::NotFound) => Ok(None),
+        Err(f) => Err(failed(f.message, f.status)),
+    }
+}
+
+/// GETs `url`, retrying transient failures; `attempt` counts the attempts made.
+async fn fetch_retrying(
+    client: &Clients,
+    config: &Config,
+    url: &str,
+    limit: u64,
+    stream_to: StreamTo<'_>,
+    attempt: &mut u32,
+) -> Result<Got, Failure> {
+    loop {
+        *attempt += 1;
+        match fetch(client, config, url, limit, stream_to).await {
+            Err(f) if f.transient && *attempt <= config.retries => {
+                actix_rt::time::sleep(backoff(config, *attempt, f.retry_after)).await;
+            }
+            result => return result,
+        }
     }
 }
 
@@ -278,35 +400,49 @@ fn backoff(config: &Config, attempt: u32, retry_after: Option<Duration>) -> Dura
     }
 }
 
-/// One GET under the attempt deadline.
+/// One GET (following redirects) under the attempt deadline, accepting at most `limit` body bytes.
 async fn fetch(
-    client: &Client,
+    client: &Clients,
     config: &Config,
     url: &str,
+    limit: u64,
     stream_to: StreamTo<'_>,
 ) -> Result<Got, Failure> {
-    match actix_rt::time::timeout(config.timeout, fetch_inner(client, config, url, stream_to)).await
-    {
+    // The last status received, so a body that times out still reports its 200.
+    let status = Cell::new(None);
+    let ex = Rc::new(Exchange::default());
+    let attempt = fetch_inner(client, config, &ex, url, limit, stream_to, &status);
+    match actix_rt::time::timeout(config.timeout, Rc::clone(&ex).scope(attempt)).await {
         Ok(result) => result,
-        Err(_) => Err(Failure::transient(format!(
-            "timed out after {:?} (connect to last byte)",
-            config.timeout
-        ))),
+        Err(_) => Err(Failure {
+            status: status.get(),
+            ..Failure::transient(format!(
+                "timed out after {:?} (connect to last byte)",
+                config.timeout
+            ))
+        }),
     }
 }
 
 async fn fetch_inner(
-    client: &Client,
+    client: &Clients,
     config: &Config,
+    ex: &Exchange,
     url: &str,
+    limit: u64,
     stream_to: StreamTo<'_>,
+    last_status: &Cell<Option<u16>>,
 ) -> Result<Got, Failure> {
     let mut current = url.to_string();
     let mut hops = 0;
     let (mut resp, status) = loop {
-        let mut resp = client.get(&current).send().await.map_err(send_failure)?;
+        let mut resp = send(client, ex, &current).await?;
         let status = resp.status();
-        let Some(next) = redirect_target(&resp, &current)? else {
+        last_status.set(Some(status.as_u16()));
+        if closes_after(&resp) {
+            ex.close_connection();
+        }
+        let Some(next) = redirect_target(&resp, &current, config.allow_insecure_redirects)? else {
             break (resp, status);
         };
         if hops == config.max_redirects {
@@ -324,16 +460,21 @@ async fn fetch_inner(
         current = next;
     };
     if status == StatusCode::OK {
+        let with_status = |f: Failure| Failure {
+            status: Some(200),
+            ..f
+        };
         if close_delimited(&resp) {
-            return Err(Failure::permanent(
-                "response body has neither Content-Length nor chunked encoding (HTTP/1.1 \
-                 close-delimited bodies are not supported)"
+            return Err(with_status(Failure::permanent(
+                "response body has neither Content-Length nor chunked encoding (over https, \
+                 bodies that end with the connection are not supported)"
                     .into(),
-            ));
+            )));
         }
-        return read_body(&mut resp, config.max_body, stream_to)
+        return read_body(&mut resp, limit, stream_to)
             .await
-            .map(Got::Body);
+            .map(Got::Body)
+            .map_err(with_status);
     }
     // Read small error bodies so the keep-alive connection goes back to the pool.
     let _ = read_body(&mut resp, DRAIN_LIMIT as u64, None).await;
@@ -354,6 +495,18 @@ async fn fetch_inner(
     })
 }
 
+/// True for a response after which the server closes the connection although awc would keep it:
+/// HTTP/1.0 without `Connection: keep-alive` (awc honours `Connection: close` itself).
+fn closes_after<S>(resp: &ClientResponse<S>) -> bool {
+    resp.version() == Version::HTTP_10
+        && !resp
+            .headers()
+            .get_all(header::CONNECTION)
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|token| token.trim().eq_ignore_ascii_case("keep-alive"))
+}
+
 /// Only absolute http(s) URLs with a host are fetched; anything else is refused before any
 /// connection is made.
 fn check_url(raw: &str) -> Result<(), String> {
@@ -371,7 +524,11 @@ fn is_http(u: &url::Url) -> bool {
 
 /// Where a redirect response points, resolved against the URL that answered it. `None` for any
 /// other response; an error for a Location that is not an http(s) URL.
-fn redirect_target<S>(resp: &ClientResponse<S>, current: &str) -> Result<Option<String>, Failure> {
+fn redirect_target<S>(
+    resp: &ClientResponse<S>,
+    current: &str,
+    allow_insecure: bool,
+) -> Result<Option<String>, Failure> {
     let status = resp.status();
     let redirect = matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308);
     let Some(location) = resp.headers().get(header::LOCATION).filter(|_| redirect) else {
@@ -393,11 +550,18 @@ fn redirect_target<S>(resp: &ClientResponse<S>, current: &str) -> Result<Option<
             "redirect to a non-http(s) URL refused: {next}"
         )));
     }
+    if base.scheme() == "https" && next.scheme() == "http" && !allow_insecure {
+        return Err(bad(format!(
+            "redirect from https to plain http refused: {next} (allow it with \
+             --allow-insecure-redirects)"
+        )));
+    }
     Ok(Some(next.to_string()))
 }
 
 /// An HTTP/1.1 response whose body ends only when the connection closes. awc reads such a body
-/// as empty, which would store an empty file as a download, so these are refused.
+/// as empty; the wire presents it to awc as HTTP/1.0 on plain http, so only an https response
+/// still looks like this, and it is refused rather than stored empty.
 fn close_delimited<S>(resp: &ClientResponse<S>) -> bool {
     resp.version() == awc::http::Version::HTTP_11
         && !resp.headers().contains_key(header::CONTENT_LENGTH)
@@ -405,6 +569,12 @@ fn close_delimited<S>(resp: &ClientResponse<S>) -> bool {
 }
 
 fn send_failure(e: SendRequestError) -> Failure {
+    // A certificate (or any TLS) error does not go away by asking again.
+    if let SendRequestError::Connect(ConnectError::Io(io)) = &e {
+        if let Some(tls) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+            return Failure::permanent(format!("TLS error: {tls}"));
+        }
+    }
     match e {
         SendRequestError::Url(_)
         | SendRequestError::Http(_)

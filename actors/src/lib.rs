@@ -87,6 +87,7 @@ mod job;
 mod reporter;
 mod sink;
 mod supervisor;
+mod wire;
 mod writer;
 
 use std::any::Any;

@@ -19,7 +19,7 @@ pub fn assert_no_temp_files(dir: &Path) {
     assert!(hidden.is_empty(), "temp files left: {hidden:?}");
 }
 
-fn code_of(path: &str) -> Option<String> {
+pub(super) fn code_of(path: &str) -> Option<String> {
     // /flags/{cc}/{cc}.gif
     let mut parts = path.trim_start_matches('/').split('/');
     let (Some("flags"), Some(cc), Some(file)) = (parts.next(), parts.next(), parts.next()) else {
@@ -28,7 +28,7 @@ fn code_of(path: &str) -> Option<String> {
     (file == format!("{cc}.gif")).then(|| cc.to_uppercase())
 }
 
-fn is_country(cc: &str) -> bool {
+pub(super) fn is_country(cc: &str) -> bool {
     flags::countries::name_of(cc).is_some()
 }
 
@@ -110,7 +110,7 @@ fn flaky_server_without_retries_counts_errors_with_messages() {
 }
 
 /// Runs `flags ARGS -s {server}/flags -d TEMP`; returns stdout, the exit code and the folder.
-fn crawl(server: &str, args: &[&str]) -> (String, Option<i32>, tempfile::TempDir) {
+pub(super) fn crawl(server: &str, args: &[&str]) -> (String, Option<i32>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let out = flags()
         .args(args)
@@ -174,9 +174,9 @@ fn bodies_over_max_size_are_errors() {
             }
             let _ = stream.write_all(b"0\r\n\r\n");
         } else {
-            // Neither length nor chunks: the body would end at close, which awc reads as empty.
+            // Neither length nor chunks: the body ends at close, and its size is counted too.
             head(stream, "200 OK", &[]);
-            let _ = stream.write_all(&[3u8; 1000]);
+            let _ = stream.write_all(&[3u8; 1_000_001]);
         }
     });
     let (text, code, dir) = crawl(
@@ -194,7 +194,7 @@ fn bodies_over_max_size_are_errors() {
         "{text}"
     );
     assert!(
-        text.contains("DE error: response body has neither Content-Length nor chunked"),
+        text.contains("DE error: body of 1000001 bytes or more exceeds the limit of 1000000 bytes"),
         "{text}"
     );
     assert_eq!(code, Some(1), "{text}");

@@ -5,6 +5,7 @@ mod https;
 mod input;
 mod json;
 mod metadata;
+mod real_servers;
 mod reports;
 mod serve_dir;
 mod signals;

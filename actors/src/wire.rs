@@ -1,0 +1,429 @@
+//! The **wire**: the connection layer under awc, where `flags` makes HTTP/1 correct against every
+//! server, not only well-behaved ones.
+//!
+//! Owns: each TCP connection awc opens (through [`WireConnector`], awc's custom connector hook),
+//! wrapped in a [`Wire`] that knows how many exchanges the connection has carried and whether the
+//! server said it will close it.
+//! Tells: the fetcher, through the [`Exchange`] of the request it is making (a task-local set
+//! around the request, so the connection that awc picks from its pool reports to the request
+//! that uses it).
+//!
+//! Three things awc gets wrong and this layer puts right (RFC 9112):
+//! - **Stale keep-alive connections** (§9.3.1). Servers close idle or surplus connections when they
+//!   like; a request written on a pooled connection the server already closed fails before any
+//!   response byte. The exchange records that its connection was *reused* and that *no response
+//!   byte* arrived, so the fetcher can send the request again at once on a fresh connection, as
+//!   curl, browsers and hyper do. A failure on a fresh connection stays a failure.
+//! - **HTTP/1.0 without keep-alive** (§9.3). awc puts such a connection back in its pool, and the
+//!   next request meets a closed socket. The fetcher marks the connection as closing
+//!   ([`Exchange::close_connection`]); from then on it reads as closed to anyone but the exchange
+//!   still reading its body, so awc's pool check drops it instead of reusing it.
+//! - **Close-delimited HTTP/1.1 bodies** (§6.3 rule 8). A response with neither Content-Length nor
+//!   Transfer-Encoding ends when the server closes; awc reads it as an empty body and pools the
+//!   connection with the body still in it. On plain-http connections the wire reads each response
+//!   head and presents such a response to awc as HTTP/1.0, whose bodies awc does read to the end
+//!   of the connection (and then closes it). A reset mid-body stays an error. Over TLS the wire sees
+//!   only ciphertext, so there the fetcher still refuses such bodies.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{ready, Context, Poll};
+
+use actix_rt::net::{ActixStream, Ready, TcpStream};
+use actix_service::Service;
+use actix_tls::connect::{ConnectError, ConnectInfo, Connection, ConnectorService};
+use awc::http::Uri;
+use bytes::{Buf, BytesMut};
+use futures_util::future::LocalBoxFuture;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+tokio::task_local! {
+    static EXCHANGE: Rc<Exchange>;
+}
+
+/// What one request learned about the connection that carried it.
+#[derive(Debug, Default)]
+pub(crate) struct Exchange {
+    conn: RefCell<Option<Rc<ConnState>>>,
+    reused: Cell<bool>,
+    response_bytes: Cell<bool>,
+}
+
+impl Exchange {
+    /// Runs `fut` (requests and the reading of their bodies) with this exchange as the one the
+    /// wire reports to.
+    pub async fn scope<F: Future>(self: Rc<Self>, fut: F) -> F::Output {
+        EXCHANGE.scope(self, fut).await
+    }
+
+    /// Forgets the previous request: call before each request sent within the scope.
+    pub fn begin(&self) {
+        self.conn.replace(None);
+        self.reused.set(false);
+        self.response_bytes.set(false);
+    }
+
+    /// True when the request went out on a connection taken from the pool (it had carried an
+    /// earlier exchange) and no byte of a response came back: the server had closed it, and the
+    /// request may be sent again on a fresh connection. Over TLS the bytes that arrive are not
+    /// seen in the clear (a close_notify alert is bytes too), so there the caller's error kind
+    /// decides alone.
+    pub fn stale(&self) -> bool {
+        let conn = self.conn.borrow();
+        match conn.as_ref() {
+            Some(c) => self.reused.get() && (!c.plain || !self.response_bytes.get()),
+            None => false,
+        }
+    }
+
+    /// The server said it will close this connection: never hand it to another request.
+    pub fn close_connection(&self) {
+        if let Some(c) = self.conn.borrow().as_ref() {
+            c.closing.set(true);
+        }
+    }
+
+    fn is(&self, conn: &Rc<ConnState>) -> bool {
+        self.conn
+            .borrow()
+            .as_ref()
+            .is_some_and(|c| Rc::ptr_eq(c, conn))
+    }
+}
+
+/// One connection's history, shared by its [`Wire`] and the exchange using it.
+#[derive(Debug)]
+struct ConnState {
+    /// Exchanges this connection has started (a TLS handshake starts the first).
+    exchanges: Cell<u64>,
+    /// The last response said the server closes the connection after it.
+    closing: Cell<bool>,
+    /// Plain http: the wire sees the HTTP bytes themselves.
+    plain: bool,
+}
+
+/// awc's TCP connector, handing out each connection wrapped in a [`Wire`].
+#[derive(Clone, Default)]
+pub(crate) struct WireConnector {
+    tcp: ConnectorService,
+}
+
+impl Service<ConnectInfo<Uri>> for WireConnector {
+    type Response = Connection<Uri, Wire>;
+    type Error = ConnectError;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    actix_service::always_ready!();
+
+    fn call(&self, req: ConnectInfo<Uri>) -> Self::Future {
+        let plain = req.request().scheme_str() != Some("https");
+        let connecting = self.tcp.call(req);
+        Box::pin(async move {
+            let (io, conn) = connecting.await?.replace_io(());
+            let (_, conn) = conn.replace_io(Wire::new(io, plain));
+            Ok(conn)
+        })
+    }
+}
+
+/// Response heads larger than this are not read by the wire; awc refuses them anyway.
+const MAX_HEAD: usize = 64 * 1024;
+/// As many header lines as awc accepts.
+const MAX_HEADERS: usize = 96;
+
+/// A TCP connection as awc sees it: the same bytes, except that a close-delimited HTTP/1.1
+/// response head is presented as HTTP/1.0 (see the module doc).
+pub struct Wire {
+    io: TcpStream,
+    conn: Rc<ConnState>,
+    /// Bytes read from the socket and not yet handed to awc.
+    out: BytesMut,
+    /// The response head being gathered, while an exchange waits for it (plain http only).
+    head: Option<BytesMut>,
+    /// The exchange's request is a GET (the only kind whose close-delimited body is rewritten).
+    get: bool,
+}
+
+impl std::fmt::Debug for Wire {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wire")
+            .field("io", &self.io)
+            .field("conn", &self.conn)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Wire {
+    fn new(io: TcpStream, plain: bool) -> Self {
+        Wire {
+            io,
+            conn: Rc::new(ConnState {
+                exchanges: Cell::new(0),
+                closing: Cell::new(false),
+                plain,
+            }),
+            out: BytesMut::new(),
+            head: None,
+            get: false,
+        }
+    }
+
+    /// Whether the exchange now running (if any) is using this connection.
+    fn mine(&self) -> bool {
+        EXCHANGE.try_with(|ex| ex.is(&self.conn)).unwrap_or(false)
+    }
+
+    /// A write by an exchange that has not used this connection yet starts a new exchange on it.
+    fn on_write(&mut self, first_bytes: &[u8]) {
+        let conn = &self.conn;
+        let started = EXCHANGE.try_with(|ex| {
+            if ex.is(conn) {
+                return false;
+            }
+            ex.reused.set(conn.exchanges.get() > 0);
+            ex.response_bytes.set(false);
+            ex.conn.replace(Some(Rc::clone(conn)));
+            conn.exchanges.set(conn.exchanges.get() + 1);
+            true
+        });
+        if started == Ok(true) && conn.plain {
+            self.out.clear();
+            self.head = Some(BytesMut::new());
+            self.get = first_bytes.starts_with(b"GET ");
+        }
+    }
+
+    fn saw_response_bytes() {
+        let _ = EXCHANGE.try_with(|ex| ex.response_bytes.set(true));
+    }
+
+    /// Moves what fits of `out` into `buf`.
+    fn drain_out(&mut self, buf: &mut ReadBuf<'_>) {
+        let n = self.out.len().min(buf.remaining());
+        buf.put_slice(&self.out[..n]);
+        self.out.advance(n);
+    }
+
+    /// Reads until the response head is complete (or cannot be a head), then queues it, possibly
+    /// rewritten, with whatever body bytes came along.
+    fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut head = self.head.take().unwrap_or_default();
+        let result = loop {
+            match parse_head(&head, self.get) {
+                Head::Partial if head.len() < MAX_HEAD => {}
+                Head::Interim(n) => {
+                    // 1xx: pass it on and keep waiting for the final head.
+                    self.out.extend_from_slice(&head.split_to(n));
+                    continue;
+                }
+                Head::Final {
+                    len,
+                    close_delimited,
+                } => {
+                    if close_delimited {
+                        self.out.extend_from_slice(b"HTTP/1.0");
+                        self.out.extend_from_slice(&head[8..len]);
+                        head.advance(len);
+                    }
+                    self.out.extend_from_slice(&head);
+                    return Poll::Ready(Ok(()));
+                }
+                // Too large, or not HTTP/1: hand it over as it is and let awc judge.
+                Head::Partial | Head::Invalid => {
+                    self.out.extend_from_slice(&head);
+                    return Poll::Ready(Ok(()));
+                }
+            }
+            let mut chunk = [0u8; 8192];
+            let mut rb = ReadBuf::new(&mut chunk);
+            match Pin::new(&mut self.io).poll_read(cx, &mut rb) {
+                Poll::Pending => break Poll::Pending,
+                Poll::Ready(Err(e)) => break Poll::Ready(Err(e)),
+                Poll::Ready(Ok(())) if rb.filled().is_empty() => {
+                    // Closed before the head was complete: awc sees what came, then the end.
+                    self.out.extend_from_slice(&head);
+                    return Poll::Ready(Ok(()));
+                }
+                Poll::Ready(Ok(())) => {
+                    Self::saw_response_bytes();
+                    head.extend_from_slice(rb.filled());
+                }
+            }
+        };
+        self.head = Some(head);
+        result
+    }
+}
+
+/// What the bytes gathered so far hold.
+enum Head {
+    Partial,
+    Invalid,
+    /// A complete 1xx head of this many bytes.
+    Interim(usize),
+    /// The complete final head: its length, and whether its body ends only with the connection.
+    Final {
+        len: usize,
+        close_delimited: bool,
+    },
+}
+
+fn parse_head(bytes: &[u8], get: bool) -> Head {
+    if bytes.is_empty() {
+        return Head::Partial;
+    }
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut headers);
+    let mut config = httparse::ParserConfig::default();
+    config.allow_spaces_after_header_name_in_responses(true);
+    let len = match config.parse_response(&mut resp, bytes) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Head::Partial,
+        Err(_) => return Head::Invalid,
+    };
+    let code = resp.code.unwrap_or(0);
+    if (100..200).contains(&code) && code != 101 {
+        return Head::Interim(len);
+    }
+    let framed = resp.headers.iter().any(|h| {
+        h.name.eq_ignore_ascii_case("content-length")
+            || h.name.eq_ignore_ascii_case("transfer-encoding")
+    });
+    let bodiless = code == 204 || code == 304 || code == 101;
+    Head::Final {
+        len,
+        close_delimited: get && resp.version == Some(1) && !framed && !bodiless,
+    }
+}
+
+impl AsyncRead for Wire {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let mine = this.mine();
+        if this.conn.closing.get() && !mine {
+            // The server closes it after its last response: to awc's pool check it is closed.
+            return Poll::Ready(Ok(()));
+        }
+        if mine && this.head.is_some() && this.out.is_empty() {
+            ready!(this.poll_head(cx))?;
+        }
+        if !this.out.is_empty() {
+            this.drain_out(buf);
+            return Poll::Ready(Ok(()));
+        }
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
+        if mine && buf.filled().len() > before {
+            Self::saw_response_bytes();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Wire {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.on_write(buf);
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| b);
+        self.on_write(first);
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+impl ActixStream for Wire {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<Ready>> {
+        if !self.out.is_empty() || self.conn.closing.get() {
+            return Poll::Ready(Ok(Ready::READABLE));
+        }
+        ActixStream::poll_read_ready(&self.io, cx)
+    }
+
+    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<Ready>> {
+        ActixStream::poll_write_ready(&self.io, cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn final_head(bytes: &[u8], get: bool) -> Option<(usize, bool)> {
+        match parse_head(bytes, get) {
+            Head::Final {
+                len,
+                close_delimited,
+            } => Some((len, close_delimited)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn close_delimited_is_http11_get_without_length_or_chunking() {
+        let open = b"HTTP/1.1 200 OK\r\nContent-Type: image/gif\r\n\r\nGIF89a";
+        assert_eq!(final_head(open, true), Some((44, true)));
+        assert_eq!(final_head(open, false), Some((44, false)), "not a GET");
+        let sized = b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nGIF89a";
+        assert_eq!(final_head(sized, true).map(|h| h.1), Some(false));
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(final_head(chunked, true).map(|h| h.1), Some(false));
+        let old = b"HTTP/1.0 200 OK\r\n\r\n";
+        assert_eq!(
+            final_head(old, true).map(|h| h.1),
+            Some(false),
+            "awc reads 1.0"
+        );
+        for bodiless in [
+            &b"HTTP/1.1 204 No Content\r\n\r\n"[..],
+            b"HTTP/1.1 304 NM\r\n\r\n",
+        ] {
+            assert_eq!(final_head(bodiless, true).map(|h| h.1), Some(false));
+        }
+    }
+
+    #[test]
+    fn interim_partial_and_invalid_heads() {
+        assert!(matches!(
+            parse_head(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200", true),
+            Head::Interim(25)
+        ));
+        assert!(matches!(
+            parse_head(b"HTTP/1.1 200 OK\r\nContent-", true),
+            Head::Partial
+        ));
+        assert!(matches!(parse_head(b"", true), Head::Partial));
+        assert!(matches!(
+            parse_head(b"SSH-2.0-OpenSSH\r\n\r\n", true),
+            Head::Invalid
+        ));
+    }
+}
