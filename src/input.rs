@@ -3,10 +3,13 @@
 //!
 //! Names are a pure function of the URL, so they are deterministic whatever the order in which
 //! downloads finish: `{host}[_{port}]/{path segments}` under DEST, each segment made safe. A URL
-//! with a query, an empty last segment, or a segment that had to be changed to be safe gets a short
-//! hash of the whole URL in its last segment, so distinct URLs never share a name.
+//! with a query, an empty last segment, or a segment that had to be changed to be safe gets a tag
+//! in its last segment: 128 bits of the SHA-256 of the whole URL, in hex. That hash is the same on
+//! every machine and every Rust release (so `--skip-existing` keeps working after an upgrade), and
+//! two URLs of a list would share a tag with odds of about n² / 2^129: out of reach. (Two jobs of
+//! one run that still end at the same name, such as a URL listed twice, are refused by the engine
+//! with an error, never silently overwritten.)
 
-use std::hash::{Hash, Hasher};
 use std::io::BufRead;
 use std::path::PathBuf;
 
@@ -62,15 +65,17 @@ impl<R: BufRead> Iterator for UrlLines<R> {
 /// The job for one URL line. A line that is not an http(s) URL still becomes a job: the fetcher
 /// refuses it, so it is counted as an error with a message rather than lost.
 pub fn job_for(url: &str) -> Job {
-    let file =
-        file_for(url).unwrap_or_else(|| PathBuf::from(format!("invalid-{:016x}", hash(url))));
+    let file = file_for(url).unwrap_or_else(|| PathBuf::from(format!("invalid-{}", tag(url))));
     Job::new(url, url, file)
 }
 
-fn hash(s: &str) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    s.hash(&mut h);
-    h.finish()
+/// The first 128 bits of the URL's SHA-256, as 32 hex digits: stable everywhere, forever.
+fn tag(url: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(url.as_bytes())[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A file name segment that cannot escape or hide: control characters and separators dropped,
@@ -126,7 +131,7 @@ pub fn file_for(raw: &str) -> Option<PathBuf> {
         }
     };
     if changed {
-        let tag = format!("-{:08x}", hash(raw) as u32);
+        let tag = format!("-{}", tag(raw));
         match name.rfind('.') {
             Some(dot) if dot > 0 => name.insert_str(dot, &tag),
             _ => name.push_str(&tag),
@@ -190,6 +195,16 @@ mod tests {
                 .map(|u| file_for(u).unwrap())
                 .collect::<Vec<_>>(),
             "deterministic"
+        );
+    }
+
+    #[test]
+    fn tags_are_stable_across_machines_and_releases() {
+        // Pinned (it is `sha256sum` of the URL, cut to 32 digits): a changed tag would make
+        // --skip-existing fetch everything again.
+        assert_eq!(
+            file_for("http://h/get?id=1").unwrap(),
+            PathBuf::from("h/get-53622624a8ce0172c7af666fedb0d53c")
         );
     }
 

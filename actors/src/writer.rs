@@ -6,17 +6,19 @@
 //! pieces); [`Append`] for the pieces of a body too large to hold in memory, written as they
 //! arrive (the [`PartState`] moves with the messages, so any writer thread can take the next).
 //! Sends: [`Finished`] to the reporter for every [`Save`]: a job is *downloaded* only once the
-//! sink returned `Ok`. The fetcher does not wait for the disk: it hands the body over and takes
+//! sink returned `Ok`, and an error when another job of the run already stored the same name. The fetcher does not wait for the disk: it hands the body over and takes
 //! its next job, while a semaphore permit carried by the message bounds the bodies waiting here.
 //!
 //! A panic inside the sink is caught: that store fails with the panic message and this writer is
 //! replaced (a `SyncContext` builds a fresh actor from its factory when one stops), so one bad job
 //! never takes a writer thread down.
 
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use actix::prelude::*;
@@ -68,14 +70,26 @@ pub(crate) struct Append {
 }
 
 /// Shared between the writers and the run: lets the run refuse new stores after a cancel and wait
-/// for the ones in progress, so no temp file outlives the run.
+/// for the ones in progress, so no temp file outlives the run; and remembers the names stored in
+/// this run, so two jobs that end at the same name (a URL listed twice, two countries whose names
+/// are the same once made safe) never silently overwrite each other. That costs a hash, about 16
+/// bytes, per file stored.
 #[derive(Debug, Default)]
 pub(crate) struct WriterGate {
     closed: AtomicBool,
     busy: AtomicUsize,
+    stored: Mutex<HashSet<u64>>,
 }
 
 impl WriterGate {
+    /// Claims `file` for one job of this run; false when another job already claimed it.
+    fn claim(&self, file: &Path) -> bool {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        file.hash(&mut h);
+        let mut stored = self.stored.lock().unwrap_or_else(|e| e.into_inner());
+        stored.insert(h.finish())
+    }
+
     pub fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
     }
@@ -161,17 +175,23 @@ impl Handler<Save> for Writer {
         } = msg;
         let what = file.display().to_string();
         let job = report.job.clone();
-        let stored = self.guarded(ctx, &what, |sink| match body {
-            Body::Memory(bytes) => sink.store(&job, &file, &bytes).map(|()| bytes.len() as u64),
-            Body::Parts(part) => {
-                let bytes = part.bytes;
-                match part.inner {
-                    Partial::Streaming(p) => p.commit(&file),
-                    Partial::Buffered(body) => sink.store(&part.job, &file, &body),
+        let stored = if !self.gate.claim(&file) {
+            Err(format!(
+                "{what} was already saved by another job of this run; not overwritten"
+            ))
+        } else {
+            self.guarded(ctx, &what, |sink| match body {
+                Body::Memory(bytes) => sink.store(&job, &file, &bytes).map(|()| bytes.len() as u64),
+                Body::Parts(part) => {
+                    let bytes = part.bytes;
+                    match part.inner {
+                        Partial::Streaming(p) => p.commit(&file),
+                        Partial::Buffered(body) => sink.store(&part.job, &file, &body),
+                    }
+                    .map(|()| bytes)
                 }
-                .map(|()| bytes)
-            }
-        });
+            })
+        };
         drop(permit);
         match stored {
             Ok(bytes) => {

@@ -263,3 +263,23 @@ fn a_large_body_streams_to_disk_intact() {
     );
     assert_no_temp_files(dir.path());
 }
+
+#[test]
+fn a_200_whose_body_fails_says_200_in_json() {
+    let server = RawServer::start(|_, stream| {
+        head(stream, "200 OK", &[("Content-Length", "1000")]);
+        let _ = stream.write_all(&[7u8; 500]);
+    });
+    let (text, code, _dir) = crawl(&server.base, &["BR", "--json"]);
+    assert_eq!(code, Some(1), "{text}");
+    let job = text
+        .lines()
+        .find(|l| l.contains(r#""type":"job""#))
+        .unwrap();
+    let job: serde_json::Value = serde_json::from_str(job).unwrap();
+    assert_eq!(
+        (job["outcome"].as_str(), job["status"].as_u64()),
+        (Some("error"), Some(200)),
+        "{job}"
+    );
+}

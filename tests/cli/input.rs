@@ -130,3 +130,32 @@ fn a_url_list_on_stdin_with_json() {
         .unwrap();
     assert_eq!(ftp["error"], "not an http(s) URL: ftp");
 }
+
+#[test]
+fn two_jobs_never_write_the_same_name_silently() {
+    // The same URL twice: one download, one error that says why; never an overwrite.
+    let server = Serve::start(&[]);
+    let root = tempfile::tempdir().unwrap();
+    let urls = root.path().join("urls.txt");
+    let br = format!("{}/br/br.gif", server.base);
+    std::fs::write(&urls, format!("{br}\n{br}\n")).unwrap();
+    let out = flags()
+        .args(["-m", "1", "-v", "-i"])
+        .arg(&urls)
+        .arg("-d")
+        .arg(root.path().join("dest"))
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains(&format!("{br} OK")), "{text}");
+    assert!(
+        text.contains("was already saved by another job of this run; not overwritten"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  1 file downloaded.") || text.contains("  1 files downloaded."),
+        "{text}"
+    );
+    assert!(text.contains("  1 error."), "{text}");
+}

@@ -1,5 +1,8 @@
 //! `--metadata`: flags named after their country, and no server can write outside DEST.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use actix_web::{web, HttpResponse};
 
 use super::{flags, names, stdout};
@@ -82,4 +85,116 @@ fn hostile_metadata_cannot_escape_dest() {
     assert_eq!(names(&root.path().join("a")), vec!["b"]);
     assert_eq!(names(&root.path().join("a/b")), vec!["dest"]);
     assert_eq!(out.status.code(), Some(1));
+}
+
+/// A flag site whose `metadata.json` answers 503 to the first request for each country, and
+/// that counts image requests per code.
+fn flaky_metadata_site() -> (TestServer, Arc<Mutex<HashMap<String, u32>>>) {
+    let seen: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let counts = Arc::clone(&seen);
+    let server = TestServer::start(move |cfg| {
+        let seen = Arc::clone(&seen);
+        cfg.route(
+            "/flags/{cc}/{file}",
+            web::get().to(move |path: web::Path<(String, String)>| {
+                let seen = Arc::clone(&seen);
+                async move {
+                    let (cc, file) = path.into_inner();
+                    let up = cc.to_uppercase();
+                    let Some(country) = flags::countries::name_of(&up) else {
+                        return HttpResponse::NotFound().finish();
+                    };
+                    let n = {
+                        let mut seen = seen.lock().unwrap();
+                        let n = seen.entry(format!("{cc}/{file}")).or_insert(0);
+                        *n += 1;
+                        *n
+                    };
+                    match file.as_str() {
+                        "metadata.json" if n == 1 => HttpResponse::ServiceUnavailable().finish(),
+                        "metadata.json" if cc == "zw" => {
+                            // A "one-line JSON" of 1 MiB: over the metadata limit.
+                            let pad = " ".repeat(1 << 20);
+                            HttpResponse::Ok().body(format!("{{\"country\":\"{country}\"{pad}}}"))
+                        }
+                        "metadata.json" => {
+                            HttpResponse::Ok().json(serde_json::json!({ "country": country }))
+                        }
+                        _ => HttpResponse::Ok().body(flags::server::flag_gif(&up)),
+                    }
+                }
+            }),
+        );
+    });
+    (server, counts)
+}
+
+fn crawl_metadata(base: &str, dest: &std::path::Path, extra: &[&str]) -> (String, Option<i32>) {
+    let out = flags()
+        .args(["--metadata", "-a", "-v", "-s"])
+        .arg(format!("{base}/flags"))
+        .args(extra)
+        .arg("-d")
+        .arg(dest)
+        .output()
+        .unwrap();
+    (stdout(&out), out.status.code())
+}
+
+#[test]
+fn metadata_gets_retries_a_size_limit_and_costs_no_image_when_it_fails() {
+    let (server, seen) = flaky_metadata_site();
+    let dest = tempfile::tempdir().unwrap();
+    let (text, code) = crawl_metadata(&server.base, dest.path(), &["--retries", "2"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("193 flags downloaded.\n  1 error.\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ZW error: metadata: body of ") && text.contains("limit of 65536 bytes"),
+        "{text}"
+    );
+    assert!(dest.path().join("Brazil.gif").is_file());
+    assert!(!dest.path().join("Zimbabwe.gif").exists());
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen.get("br/metadata.json"),
+        Some(&2),
+        "one retry after the 503"
+    );
+    // The name comes first: no image is downloaded only to be thrown away.
+    assert_eq!(seen.get("zw/zw.gif"), None);
+}
+
+#[test]
+fn metadata_with_skip_existing_skips_by_country_name() {
+    let (server, seen) = flaky_metadata_site();
+    let dest = tempfile::tempdir().unwrap();
+    let (text, _) = crawl_metadata(&server.base, dest.path(), &["--retries", "2"]);
+    assert!(text.contains("193 flags downloaded."), "{text}");
+    let images_before: u32 = image_requests(&seen);
+    assert_eq!(images_before, 193);
+
+    let (text, code) = crawl_metadata(&server.base, dest.path(), &["--skip-existing"]);
+    assert!(text.contains("193 skipped (already downloaded)."), "{text}");
+    assert_eq!(
+        code,
+        Some(1),
+        "Zimbabwe's metadata is still too large: {text}"
+    );
+    assert_eq!(
+        image_requests(&seen),
+        images_before,
+        "no image fetched again"
+    );
+}
+
+fn image_requests(seen: &Mutex<HashMap<String, u32>>) -> u32 {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.ends_with(".gif"))
+        .map(|(_, n)| n)
+        .sum()
 }
