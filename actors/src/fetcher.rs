@@ -38,7 +38,7 @@ use crate::job::{Job, JobReport, Outcome};
 use crate::reporter::{Finished, Reporter};
 use crate::sink::Sink;
 use crate::supervisor::{Assignment, FetcherGone, NextJob, Release, Supervisor};
-use crate::wire::{Exchange, WireConnector};
+use crate::wire::{Exchange, Hosts, WireConnector};
 use crate::writer::{Append, Body, PartState, Save, Writer};
 
 /// What every fetcher of a run shares.
@@ -161,13 +161,14 @@ async fn work_loop(id: usize, shared: Arc<Shared>, client: Clients, supervisor: 
 
 /// Builds the HTTP clients for one arbiter, with every limit taken from the config.
 pub(crate) fn build_clients(config: &Config) -> Clients {
+    let hosts = Rc::new(Hosts::default());
     Clients {
-        pooled: build_client(config),
-        fresh: build_client(config),
+        pooled: build_client(config, &hosts),
+        fresh: build_client(config, &hosts),
     }
 }
 
-fn build_client(config: &Config) -> Client {
+fn build_client(config: &Config, hosts: &Rc<Hosts>) -> Client {
     // rustls needs a process-wide crypto provider; installing it twice is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut roots = rustls::RootCertStore {
@@ -185,7 +186,7 @@ fn build_client(config: &Config) -> Client {
     // awc's default of 100 connections per connector would silently cap a larger pool. Every
     // connection goes through the wire, which tells each request what its connection did.
     let connector = Connector::new()
-        .connector(WireConnector::default())
+        .connector(WireConnector::new(Rc::clone(hosts)))
         .limit(config.pool_size)
         .timeout(config.connect_timeout)
         .rustls_0_23(Arc::new(tls));
@@ -441,6 +442,8 @@ async fn fetch_inner(
         last_status.set(Some(status.as_u16()));
         if closes_after(&resp) {
             ex.close_connection();
+        } else if resp.version() != Version::HTTP_10 {
+            ex.kept_alive();
         }
         let Some(next) = redirect_target(&resp, &current, config.allow_insecure_redirects)? else {
             break (resp, status);
@@ -495,16 +498,17 @@ async fn fetch_inner(
     })
 }
 
-/// True for a response after which the server closes the connection although awc would keep it:
-/// HTTP/1.0 without `Connection: keep-alive` (awc honours `Connection: close` itself).
+/// True for a response after which the server closes the connection: `Connection: close`, or
+/// HTTP/1.0 without `Connection: keep-alive` (which awc would wrongly keep).
 fn closes_after<S>(resp: &ClientResponse<S>) -> bool {
-    resp.version() == Version::HTTP_10
-        && !resp
-            .headers()
+    let has = |wanted: &str| {
+        resp.headers()
             .get_all(header::CONNECTION)
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .any(|token| token.trim().eq_ignore_ascii_case("keep-alive"))
+            .any(|token| token.trim().eq_ignore_ascii_case(wanted))
+    };
+    has("close") || (resp.version() == Version::HTTP_10 && !has("keep-alive"))
 }
 
 /// Only absolute http(s) URLs with a host are fetched; anything else is refused before any

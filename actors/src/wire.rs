@@ -24,13 +24,28 @@
 //!   head and presents such a response to awc as HTTP/1.0, whose bodies awc does read to the end
 //!   of the connection (and then closes it). A reset mid-body stays an error. Over TLS the wire sees
 //!   only ciphertext, so there the fetcher still refuses such bodies.
+//!
+//! And one thing awc cannot know: how many new connections a server can take at once. A server
+//! that closes every connection after one response (Python's `http.server`, the book's servers)
+//! needs a new TCP connection per request, and such servers often listen with a tiny backlog
+//! (Python's is 5). A pool of 100 fetchers opening 100 connections at once overflows it: the
+//! kernel drops handshakes, and a connection whose last handshake step was dropped looks open to
+//! the client while the server never heard of it, so its request waits for the timeout. So new
+//! connections to a host are opened [`OPENING_PER_HOST`] at a time, each counting until its
+//! first response byte or for a short hold at most (so a server that is merely slow to answer
+//! still gets the whole pool): [`HOLD_UNKNOWN`] until the host's first response, [`HOLD_CLOSING`]
+//! once it is seen closing its connections. A host seen keeping them alive is never held back:
+//! its connections are reused, and opening them costs it nothing more than one response time.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use actix_rt::net::{ActixStream, Ready, TcpStream};
 use actix_service::Service;
@@ -39,6 +54,15 @@ use awc::http::Uri;
 use bytes::{Buf, BytesMut};
 use futures_util::future::LocalBoxFuture;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// New connections to one host that may await their first response byte at once, unless the
+/// host keeps connections alive: Python's `listen(5)` queues 6.
+pub const OPENING_PER_HOST: usize = 6;
+/// How long a new connection to a host not yet heard from counts as opening, at most.
+pub const HOLD_UNKNOWN: Duration = Duration::from_millis(5);
+/// How long a new connection to a host that closes its connections counts as opening, at most.
+pub const HOLD_CLOSING: Duration = Duration::from_millis(50);
 
 tokio::task_local! {
     static EXCHANGE: Rc<Exchange>;
@@ -79,10 +103,19 @@ impl Exchange {
         }
     }
 
-    /// The server said it will close this connection: never hand it to another request.
+    /// The server said it will close this connection: never hand it to another request, and
+    /// open new connections to its host gently from now on.
     pub fn close_connection(&self) {
         if let Some(c) = self.conn.borrow().as_ref() {
             c.closing.set(true);
+            c.host.set(HostWays::Closes);
+        }
+    }
+
+    /// The server keeps this connection alive: its host's new connections need no holding back.
+    pub fn kept_alive(&self) {
+        if let Some(c) = self.conn.borrow().as_ref() {
+            c.host.set(HostWays::KeepsAlive);
         }
     }
 
@@ -103,12 +136,76 @@ struct ConnState {
     closing: Cell<bool>,
     /// Plain http: the wire sees the HTTP bytes themselves.
     plain: bool,
+    /// The server's host.
+    host: Rc<Host>,
 }
 
-/// awc's TCP connector, handing out each connection wrapped in a [`Wire`].
-#[derive(Clone, Default)]
+/// What the connections of one arbiter know about each host (`name:port`).
+#[derive(Debug, Default)]
+pub(crate) struct Hosts(RefCell<HashMap<String, Rc<Host>>>);
+
+impl Hosts {
+    fn get(&self, key: String) -> Rc<Host> {
+        Rc::clone(self.0.borrow_mut().entry(key).or_insert_with(|| {
+            Rc::new(Host {
+                ways: Cell::new(HostWays::Unknown),
+                opening: Arc::new(Semaphore::new(OPENING_PER_HOST)),
+            })
+        }))
+    }
+}
+
+/// How a host treats connections, as far as its responses have shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HostWays {
+    Unknown,
+    Closes,
+    KeepsAlive,
+}
+
+/// One host, and the permits of its new connections awaiting a first response byte.
+#[derive(Debug)]
+struct Host {
+    ways: Cell<HostWays>,
+    opening: Arc<Semaphore>,
+}
+
+impl Host {
+    fn set(&self, ways: HostWays) {
+        self.ways.set(ways);
+        if ways == HostWays::KeepsAlive {
+            // Let every connection waiting for a permit go (`acquire` fails on a closed one).
+            self.opening.close();
+        }
+    }
+
+    /// A permit to open a connection, and how long it is held at most; `None` when not needed.
+    async fn opening(&self) -> Option<(OwnedSemaphorePermit, Duration)> {
+        let hold = match self.ways.get() {
+            HostWays::KeepsAlive => return None,
+            HostWays::Unknown => HOLD_UNKNOWN,
+            HostWays::Closes => HOLD_CLOSING,
+        };
+        let permit = Arc::clone(&self.opening).acquire_owned().await.ok()?;
+        Some((permit, hold))
+    }
+}
+
+/// awc's TCP connector, handing out each connection wrapped in a [`Wire`]. The clients of one
+/// arbiter share its [`Hosts`].
+#[derive(Clone)]
 pub(crate) struct WireConnector {
     tcp: ConnectorService,
+    hosts: Rc<Hosts>,
+}
+
+impl WireConnector {
+    pub fn new(hosts: Rc<Hosts>) -> Self {
+        WireConnector {
+            tcp: ConnectorService::default(),
+            hosts,
+        }
+    }
 }
 
 impl Service<ConnectInfo<Uri>> for WireConnector {
@@ -120,10 +217,12 @@ impl Service<ConnectInfo<Uri>> for WireConnector {
 
     fn call(&self, req: ConnectInfo<Uri>) -> Self::Future {
         let plain = req.request().scheme_str() != Some("https");
-        let connecting = self.tcp.call(req);
+        let host = self.hosts.get(format!("{}:{}", req.hostname(), req.port()));
+        let tcp = self.tcp.clone();
         Box::pin(async move {
-            let (io, conn) = connecting.await?.replace_io(());
-            let (_, conn) = conn.replace_io(Wire::new(io, plain));
+            let permit = host.opening().await;
+            let (io, conn) = tcp.call(req).await?.replace_io(());
+            let (_, conn) = conn.replace_io(Wire::new(io, plain, host, permit));
             Ok(conn)
         })
     }
@@ -145,6 +244,8 @@ pub struct Wire {
     head: Option<BytesMut>,
     /// The exchange's request is a GET (the only kind whose close-delimited body is rewritten).
     get: bool,
+    /// Held while this new connection awaits its first response byte (see the module doc).
+    opening: Rc<Cell<Option<OwnedSemaphorePermit>>>,
 }
 
 impl std::fmt::Debug for Wire {
@@ -157,17 +258,33 @@ impl std::fmt::Debug for Wire {
 }
 
 impl Wire {
-    fn new(io: TcpStream, plain: bool) -> Self {
+    fn new(
+        io: TcpStream,
+        plain: bool,
+        host: Rc<Host>,
+        permit: Option<(OwnedSemaphorePermit, Duration)>,
+    ) -> Self {
+        let opening = Rc::new(Cell::new(None));
+        if let Some((permit, hold)) = permit {
+            opening.set(Some(permit));
+            let held = Rc::clone(&opening);
+            actix_rt::spawn(async move {
+                actix_rt::time::sleep(hold).await;
+                held.take();
+            });
+        }
         Wire {
             io,
             conn: Rc::new(ConnState {
                 exchanges: Cell::new(0),
                 closing: Cell::new(false),
                 plain,
+                host,
             }),
             out: BytesMut::new(),
             head: None,
             get: false,
+            opening,
         }
     }
 
@@ -196,8 +313,13 @@ impl Wire {
         }
     }
 
-    fn saw_response_bytes() {
-        let _ = EXCHANGE.try_with(|ex| ex.response_bytes.set(true));
+    /// Response bytes came: the server accepted and answers (the opening permit goes back), and
+    /// the exchange using this connection (`mine`) got a response.
+    fn saw_response_bytes(&self, mine: bool) {
+        self.opening.take();
+        if mine {
+            let _ = EXCHANGE.try_with(|ex| ex.response_bytes.set(true));
+        }
     }
 
     /// Moves what fits of `out` into `buf`.
@@ -248,7 +370,7 @@ impl Wire {
                     return Poll::Ready(Ok(()));
                 }
                 Poll::Ready(Ok(())) => {
-                    Self::saw_response_bytes();
+                    self.saw_response_bytes(true);
                     head.extend_from_slice(rb.filled());
                 }
             }
@@ -320,8 +442,8 @@ impl AsyncRead for Wire {
         }
         let before = buf.filled().len();
         ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
-        if mine && buf.filled().len() > before {
-            Self::saw_response_bytes();
+        if buf.filled().len() > before {
+            this.saw_response_bytes(mine);
         }
         Poll::Ready(Ok(()))
     }

@@ -9,6 +9,7 @@ mod real_servers;
 mod reports;
 mod serve_dir;
 mod signals;
+mod third_party;
 mod usage;
 
 use std::net::TcpListener;

@@ -192,7 +192,9 @@ fn python_http_server_the_books_local_server() {
         println!("SKIPPED: python3 is not installed (apt-get install -y python3)");
         return;
     };
-    for m in ["1", "20"] {
+    // -m 100 is the default for a server on this machine: 100 connections at once overflow
+    // Python's listen backlog of 5 unless new connections are opened gently.
+    for m in ["1", "100"] {
         let (text, code, dir) = crawl(&server.base, &["-e", "-m", m, "--retries", "0"]);
         assert_eq!(code, Some(0), "-m {m}: {text}");
         assert!(
