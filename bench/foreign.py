@@ -71,10 +71,6 @@ class Check:
         slow = [sys.executable, str(HERE / "slow_server.py"), "--dir", www]
         yield "python3 -m http.server", lambda p: [sys.executable, "-m", "http.server", str(p), "--bind",
                                                     "127.0.0.1", "--directory", www]
-        if not self.args.fast_only:
-            yield "slow_server.py DELAY", lambda p: slow + ["--port", str(p), "--delay", "0.5..5"]
-            yield "slow_server.py ERROR", lambda p: slow + ["--port", str(p), "--delay", "0.5..5",
-                                                            "--error-rate", "0.25"]
         if shutil.which("nginx"):
             yield "nginx", self.nginx
         if os.path.exists("/usr/sbin/apache2"):
@@ -83,6 +79,11 @@ class Check:
             yield "lighttpd", self.lighttpd
         if shutil.which("busybox"):
             yield "busybox httpd", lambda p: ["busybox", "httpd", "-f", "-p", f"127.0.0.1:{p}", "-h", www]
+        # Last: these take minutes (676 responses of 0.5-5 s each).
+        if not self.args.fast_only:
+            yield "slow_server.py DELAY", lambda p: slow + ["--port", str(p), "--delay", "0.5..5"]
+            yield "slow_server.py ERROR", lambda p: slow + ["--port", str(p), "--delay", "0.5..5",
+                                                            "--error-rate", "0.25"]
 
     def nginx(self, port):
         conf = self.work / f"nginx-{port}.conf"

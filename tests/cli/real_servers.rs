@@ -5,6 +5,7 @@
 //! request is sent again only when its pooled connection turned out to be closed.
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -21,7 +22,7 @@ fn flag_body(path: &str) -> Option<Vec<u8>> {
 }
 
 /// Every file in `dir` is the flag of its code, and all 194 are there.
-fn assert_all_flags_identical(dir: &Path, what: &str) {
+pub(super) fn assert_all_flags_identical(dir: &Path, what: &str) {
     let files = names(dir);
     assert_eq!(files.len(), 194, "{what}: {files:?}");
     for name in files {
@@ -127,9 +128,11 @@ fn a_close_delimited_body_cut_by_a_reset_is_an_error() {
     assert!(names(dir.path()).is_empty(), "{:?}", names(dir.path()));
 }
 
-/// A folder laid out as the book's site: `flags/{cc}/{cc}.gif` for the 194 countries.
-fn flag_site() -> tempfile::TempDir {
+/// A folder laid out as the book's site: `flags/{cc}/{cc}.gif` for the 194 countries, readable by
+/// servers whose workers run as another user.
+pub(super) fn flag_site() -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     for cc in flags::countries::every_code() {
         if !is_country(&cc) {
             continue;

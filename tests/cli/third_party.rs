@@ -2,29 +2,12 @@
 //! (event MPM, Debian's keep-alive settings), lighttpd and busybox httpd. `.ci/run` installs them;
 //! a test whose server is missing says SKIPPED and why.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::faults::{crawl, is_country};
-use super::names;
-
-/// The book's layout (`flags/{cc}/{cc}.gif`) in a folder the servers' `www-data` workers can read.
-fn site() -> tempfile::TempDir {
-    let root = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    for cc in flags::countries::every_code()
-        .into_iter()
-        .filter(|c| is_country(c))
-    {
-        let lc = cc.to_lowercase();
-        let dir = root.path().join("www/flags").join(&lc);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(format!("{lc}.gif")), flags::server::flag_gif(&cc)).unwrap();
-    }
-    root
-}
+use super::faults::crawl;
+use super::real_servers::{assert_all_flags_identical, flag_site};
 
 /// A server process, stopped when dropped: SIGTERM, so nginx and Apache take their workers
 /// down with them (a SIGKILL would leave them serving), then SIGKILL if it lingers.
@@ -70,16 +53,7 @@ fn every_code_from(server: &str, port: u16) {
         text.contains("194 flags downloaded.\n482 not found.\nElapsed"),
         "{server}: {text}"
     );
-    let files = names(dir.path());
-    assert_eq!(files.len(), 194, "{server}");
-    for name in files {
-        let cc = name.trim_end_matches(".gif");
-        assert_eq!(
-            std::fs::read(dir.path().join(&name)).unwrap(),
-            flags::server::flag_gif(cc),
-            "{server}: {name}"
-        );
-    }
+    assert_all_flags_identical(dir.path(), server);
 }
 
 fn installed(program: &str) -> bool {
@@ -99,16 +73,16 @@ fn nginx() {
     if !installed("nginx") {
         return;
     }
-    let root = site();
+    let (site, root) = (flag_site(), tempfile::tempdir().unwrap());
     let port = super::closed_port();
     let conf = root.path().join("nginx.conf");
-    let r = root.path().display();
+    let (r, w) = (root.path().display(), site.path().display());
     std::fs::write(
         &conf,
         format!(
             "worker_processes 2; daemon off; pid {r}/nginx.pid; error_log {r}/error.log;\n\
              events {{ worker_connections 1024; }}\n\
-             http {{ access_log off; server {{ listen 127.0.0.1:{port}; root {r}/www; }} }}\n"
+             http {{ access_log off; server {{ listen 127.0.0.1:{port}; root {w}; }} }}\n"
         ),
     )
     .unwrap();
@@ -121,10 +95,14 @@ fn apache_httpd_event_mpm() {
     if !installed("/usr/sbin/apache2") {
         return;
     }
-    let root = site();
+    let (site, root) = (flag_site(), tempfile::tempdir().unwrap());
     let port = super::closed_port();
     let conf = root.path().join("apache.conf");
-    let (r, m) = (root.path().display(), "/usr/lib/apache2/modules");
+    let (r, w, m) = (
+        root.path().display(),
+        site.path().display(),
+        "/usr/lib/apache2/modules",
+    );
     // Debian's keep-alive settings, and few threads, so connections are closed under load.
     std::fs::write(
         &conf,
@@ -133,8 +111,8 @@ fn apache_httpd_event_mpm() {
              LoadModule authz_core_module {m}/mod_authz_core.so\n\
              LoadModule mime_module {m}/mod_mime.so\nTypesConfig /etc/mime.types\n\
              Listen 127.0.0.1:{port}\nServerName localhost\nUser www-data\nGroup www-data\n\
-             PidFile {r}/apache.pid\nErrorLog {r}/error.log\nDocumentRoot {r}/www\n\
-             <Directory {r}/www>\n  Require all granted\n</Directory>\n\
+             PidFile {r}/apache.pid\nErrorLog {r}/error.log\nDocumentRoot {w}\n\
+             <Directory {w}>\n  Require all granted\n</Directory>\n\
              KeepAlive On\nMaxKeepAliveRequests 100\nKeepAliveTimeout 5\n\
              StartServers 1\nServerLimit 2\nThreadsPerChild 10\nMaxRequestWorkers 20\n\
              MinSpareThreads 5\nMaxSpareThreads 20\n"
@@ -156,14 +134,14 @@ fn lighttpd() {
     if !installed("lighttpd") {
         return;
     }
-    let root = site();
+    let (site, root) = (flag_site(), tempfile::tempdir().unwrap());
     let port = super::closed_port();
     let conf = root.path().join("lighttpd.conf");
-    let r = root.path().display();
+    let w = site.path().display();
     std::fs::write(
         &conf,
         format!(
-            "server.document-root = \"{r}/www\"\nserver.bind = \"127.0.0.1\"\n\
+            "server.document-root = \"{w}\"\nserver.bind = \"127.0.0.1\"\n\
              server.port = {port}\nserver.username = \"www-data\"\n\
              server.groupname = \"www-data\"\n"
         ),
@@ -181,12 +159,12 @@ fn busybox_httpd() {
     if !installed("busybox") {
         return;
     }
-    let root = site();
+    let site = flag_site();
     let port = super::closed_port();
     let _server = start(
         Command::new("busybox")
             .args(["httpd", "-f", "-p", &format!("127.0.0.1:{port}"), "-h"])
-            .arg(root.path().join("www")),
+            .arg(site.path()),
         port,
     );
     every_code_from("busybox httpd", port);

@@ -117,7 +117,7 @@ pub enum Style {
     /// HTTP/1.1 keep-alive that closes each connection after 1 to 5 requests without saying so:
     /// either right after a response, or on reading the next request, which gets no answer.
     CloseAfterFew,
-    /// HTTP/1.1 keep-alive that closes a connection idle for 50 ms.
+    /// HTTP/1.1 keep-alive that closes a connection idle for 50 ms between requests.
     IdleClose,
     /// HTTP/1.1 responses with neither Content-Length nor chunked encoding: the body ends when the
     /// server closes the connection.
@@ -210,12 +210,14 @@ fn lcg(seed: u64) -> impl FnMut(u64) -> u64 {
 fn serve_conn(style: Style, n: u64, mut stream: TcpStream, body: &BodyFn, stats: &ConnStats) {
     let mut roll = lcg(n);
     let keep_for = 1 + roll(5);
-    let idle = match style {
-        Style::IdleClose => Duration::from_millis(50),
-        _ => Duration::from_secs(10),
-    };
     let mut served = 0;
     loop {
+        // Like nginx's keepalive_timeout: the short idle limit applies between requests; a new
+        // connection gets the long one (client_header_timeout) for its first.
+        let idle = match style {
+            Style::IdleClose if served > 0 => Duration::from_millis(50),
+            _ => Duration::from_secs(10),
+        };
         let _ = stream.set_read_timeout(Some(idle));
         let Some(path) = read_request_path(&mut stream) else {
             return; // closed by the client, or idle too long
