@@ -474,10 +474,16 @@ async fn fetch_inner(
                     .into(),
             )));
         }
-        return read_body(&mut resp, limit, stream_to)
+        let body = read_body(&mut resp, limit, stream_to)
             .await
-            .map(Got::Body)
-            .map_err(with_status);
+            .map_err(with_status)?;
+        if is_chunked(&resp) && ex.hit_end() {
+            // awc ends a chunked body quietly when the connection closes before the last chunk.
+            return Err(with_status(Failure::transient(
+                "reading body: truncated: the connection closed before the last chunk".into(),
+            )));
+        }
+        return Ok(Got::Body(body));
     }
     // Read small error bodies so the keep-alive connection goes back to the pool.
     let _ = read_body(&mut resp, DRAIN_LIMIT as u64, None).await;
@@ -570,6 +576,13 @@ fn close_delimited<S>(resp: &ClientResponse<S>) -> bool {
     resp.version() == awc::http::Version::HTTP_11
         && !resp.headers().contains_key(header::CONTENT_LENGTH)
         && !resp.headers().contains_key(header::TRANSFER_ENCODING)
+}
+
+fn is_chunked<S>(resp: &ClientResponse<S>) -> bool {
+    resp.headers()
+        .get_all(header::TRANSFER_ENCODING)
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.to_ascii_lowercase().contains("chunked"))
 }
 
 fn send_failure(e: SendRequestError) -> Failure {

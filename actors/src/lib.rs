@@ -27,6 +27,10 @@
 //! - `writer` runs the [`Sink`] on blocking threads; the default [`DirSink`]
 //!   makes a file appear under its final name only when complete.
 //! - `reporter` is the only place that counts.
+//! - `wire` sits under awc, on every connection: it lets a request that met a stale keep-alive
+//!   connection be sent again at once on a fresh one, retires connections an HTTP/1.0 server
+//!   closes, reads bodies that end with the connection, and opens new connections to a host
+//!   gently until it shows it keeps them alive.
 //!
 //! # Invariants
 //!

@@ -23,7 +23,8 @@
 //!   connection with the body still in it. On plain-http connections the wire reads each response
 //!   head and presents such a response to awc as HTTP/1.0, whose bodies awc does read to the end
 //!   of the connection (and then closes it). A reset mid-body stays an error. Over TLS the wire sees
-//!   only ciphertext, so there the fetcher still refuses such bodies.
+//!   only ciphertext, so there the fetcher still refuses such bodies. Unasked-for 1xx interim
+//!   responses, which awc would take for the final one, are dropped the same way.
 //!
 //! And one thing awc cannot know: how many new connections a server can take at once. A server
 //! that closes every connection after one response (Python's `http.server`, the book's servers)
@@ -74,6 +75,7 @@ pub(crate) struct Exchange {
     conn: RefCell<Option<Rc<ConnState>>>,
     reused: Cell<bool>,
     response_bytes: Cell<bool>,
+    eof: Cell<bool>,
 }
 
 impl Exchange {
@@ -88,6 +90,14 @@ impl Exchange {
         self.conn.replace(None);
         self.reused.set(false);
         self.response_bytes.set(false);
+        self.eof.set(false);
+    }
+
+    /// True when the connection reached its end while the response was being read: awc asked
+    /// for more and there was none. A chunked body awc then calls complete is not: it ended
+    /// before its last chunk. (A complete chunked body never reads the end of the connection.)
+    pub fn hit_end(&self) -> bool {
+        self.eof.get()
     }
 
     /// True when the request went out on a connection taken from the pool (it had carried an
@@ -337,8 +347,10 @@ impl Wire {
             match parse_head(&head, self.get) {
                 Head::Partial if head.len() < MAX_HEAD => {}
                 Head::Interim(n) => {
-                    // 1xx: pass it on and keep waiting for the final head.
-                    self.out.extend_from_slice(&head.split_to(n));
+                    // 1xx: informational, and never asked for (flags sends no `Expect`), so
+                    // dropped as RFC 9110 §15.2 lets a client do; awc would take it for the
+                    // final response.
+                    head.advance(n);
                     continue;
                 }
                 Head::Final {
@@ -366,6 +378,7 @@ impl Wire {
                 Poll::Ready(Err(e)) => break Poll::Ready(Err(e)),
                 Poll::Ready(Ok(())) if rb.filled().is_empty() => {
                     // Closed before the head was complete: awc sees what came, then the end.
+                    let _ = EXCHANGE.try_with(|ex| ex.eof.set(true));
                     self.out.extend_from_slice(&head);
                     return Poll::Ready(Ok(()));
                 }
@@ -444,6 +457,8 @@ impl AsyncRead for Wire {
         ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
         if buf.filled().len() > before {
             this.saw_response_bytes(mine);
+        } else if mine && buf.remaining() > 0 {
+            let _ = EXCHANGE.try_with(|ex| ex.eof.set(true));
         }
         Poll::Ready(Ok(()))
     }

@@ -207,3 +207,90 @@ fn python_http_server_the_books_local_server() {
         assert_all_flags_identical(dir.path(), &format!("python -m {m}"));
     }
 }
+
+/// Responses no server should send: every job still ends in one outcome, the run ends, and only
+/// a complete body is ever a file.
+#[test]
+fn hostile_responses_each_end_in_one_outcome() {
+    let big_head = format!(
+        "HTTP/1.1 200 OK\r\nX-Pad: {}\r\n\r\nbody",
+        "a".repeat(100_000)
+    );
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("aa", b"not http at all\r\n\r\n".to_vec(), "error"),
+        ("ab", big_head.into_bytes(), "error"),
+        ("ac", b"HTTP/1.1 200 OK\r\n\r\n".to_vec(), "OK"),
+        (
+            "ad",
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\nafter continue".to_vec(),
+            "OK",
+        ),
+        (
+            "ae",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd".to_vec(),
+            "error",
+        ),
+        (
+            "af",
+            b"HTTP/1.0 200 OK\r\n\r\nold style, ends at close".to_vec(),
+            "OK",
+        ),
+        (
+            "ag",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort".to_vec(),
+            "error",
+        ),
+        ("ah", b"HTTP/1.1 204 No Content\r\n\r\n".to_vec(), "error"),
+        ("ai", b"".to_vec(), "error"),
+        (
+            "aj",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n".to_vec(),
+            "error",
+        ),
+        (
+            "ak",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nxx".to_vec(),
+            "error",
+        ),
+        (
+            "al",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+                .to_vec(),
+            "OK",
+        ),
+    ];
+    let served: Vec<(String, Vec<u8>)> = cases
+        .iter()
+        .map(|(cc, bytes, _)| (cc.to_string(), bytes.clone()))
+        .collect();
+    let server = RawServer::start(move |path, stream| {
+        if let Some((_, bytes)) = served
+            .iter()
+            .find(|(cc, _)| path.contains(&format!("/{cc}/")))
+        {
+            let _ = stream.write_all(bytes);
+        }
+    });
+    let codes: Vec<String> = cases.iter().map(|(cc, _, _)| cc.to_uppercase()).collect();
+    let mut args: Vec<&str> = codes.iter().map(String::as_str).collect();
+    args.extend(["-v", "--timeout", "3"]);
+    let (text, code, dir) = crawl(&server.base, &args);
+    assert_eq!(code, Some(1), "{text}");
+    for (cc, _, want) in &cases {
+        let cc = cc.to_uppercase();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{cc} ")))
+            .unwrap_or_else(|| panic!("no outcome for {cc}: {text}"));
+        assert!(line.contains(want), "{cc}: {line}");
+    }
+    let ok = cases.iter().filter(|c| c.2 == "OK").count();
+    assert_eq!(names(dir.path()).len(), ok, "{:?}", names(dir.path()));
+    assert_eq!(
+        std::fs::read(dir.path().join("AD.gif")).unwrap(),
+        b"after continue"
+    );
+    assert_eq!(std::fs::read(dir.path().join("AC.gif")).unwrap(), b"");
+    assert_eq!(std::fs::read(dir.path().join("AL.gif")).unwrap(), b"hello");
+    assert_no_temp_files(dir.path());
+}
