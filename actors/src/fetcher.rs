@@ -35,6 +35,7 @@ use rand::Rng;
 
 use crate::config::Config;
 use crate::job::{Job, JobReport, Outcome};
+use crate::life::Life;
 use crate::reporter::{Finished, Reporter};
 use crate::sink::Sink;
 use crate::supervisor::{Assignment, FetcherGone, NextJob, Release, Supervisor};
@@ -49,6 +50,10 @@ pub(crate) struct Shared {
     pub reporter: Addr<Reporter>,
     /// One permit per body handed to the writer and not yet stored.
     pub store_permits: Arc<tokio::sync::Semaphore>,
+    /// Cancelled when the run ends: every fetcher drops what it is doing and stops.
+    pub cancel: tokio_util::sync::CancellationToken,
+    /// The run's live actors.
+    pub life: Life,
 }
 
 /// Error bodies up to this size are read so the connection can be reused; larger ones are dropped
@@ -113,13 +118,27 @@ impl Actor for Fetcher {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        self.shared.life.born();
         let work = work_loop(
             self.id,
             Arc::clone(&self.shared),
             self.client.clone(),
             self.supervisor.clone(),
         );
+        // When the run ends, whatever this fetcher is doing (a request, a backoff sleep) is
+        // dropped with its connection: nothing of a finished run keeps talking to a server.
+        let cancel = self.shared.cancel.clone();
+        let work = async move {
+            tokio::select! {
+                _ = work => {}
+                _ = cancel.cancelled() => {}
+            }
+        };
         ctx.spawn(work.into_actor(self).map(|_, _, ctx| ctx.stop()));
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.shared.life.died();
     }
 }
 

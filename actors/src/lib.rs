@@ -88,6 +88,7 @@
 mod config;
 mod fetcher;
 mod job;
+mod life;
 mod reporter;
 mod sink;
 mod supervisor;
@@ -103,13 +104,16 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use crossbeam_channel::{Receiver, Sender};
 use tokio::sync::{oneshot, Notify};
+use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, ConfigBuilder, ConfigError, Namer, Progress};
 pub use job::{Event, Job, JobReport, Outcome, Summary};
+pub use life::live_actors;
 pub use reporter::Listener;
 pub use sink::{is_safe_relative, DirSink, Part, Sink};
 
 use fetcher::Shared;
+use life::Life;
 use reporter::{Finalize, Reporter};
 use supervisor::{Stop, Supervisor};
 use writer::{Writer, WriterGate};
@@ -122,6 +126,19 @@ pub struct Crawler {
     subscribers: Vec<Sender<Event>>,
     listener: Option<Listener>,
     capacity: usize,
+    cancel: CancellationToken,
+}
+
+/// Stops a crawl from anywhere, any thread, as its shutdown future does: no new jobs, and the
+/// jobs in flight get the grace period. Get one with [`Crawler::cancel_handle`].
+#[derive(Debug, Clone)]
+pub struct CancelHandle(CancellationToken);
+
+impl CancelHandle {
+    /// Asks the crawl to stop. Calling it again, or after the crawl ended, does nothing.
+    pub fn cancel(&self) {
+        self.0.cancel();
+    }
 }
 
 /// Why a spawned crawl gave no summary.
@@ -149,7 +166,14 @@ impl Crawler {
             subscribers: Vec::new(),
             listener: None,
             capacity: 1024,
+            cancel: CancellationToken::new(),
         }
+    }
+
+    /// A handle that stops this crawl when [`CancelHandle::cancel`] is called, as the shutdown
+    /// future given to [`Crawler::run`] does.
+    pub fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle(self.cancel.clone())
     }
 
     /// Also send every event to `tx`, without ever blocking: events a full or closed channel
@@ -173,7 +197,9 @@ impl Crawler {
     }
 
     /// Runs the crawl inside the current actix system and returns its summary when the last job
-    /// has its outcome, or when `shutdown` resolves and the grace period is over.
+    /// has its outcome, or when `shutdown` resolves (or the [`CancelHandle`] is used) and the
+    /// grace period is over. When it returns, nothing of the run is left: every actor, timer,
+    /// thread and connection it started has ended, and no request of it is in flight.
     pub async fn run<I>(self, jobs: I, shutdown: impl Future<Output = ()>) -> Summary
     where
         I: IntoIterator<Item = Job>,
@@ -184,10 +210,12 @@ impl Crawler {
             sink,
             subscribers,
             listener,
+            cancel: stop,
             ..
         } = self;
         let grace = config.grace;
         let started = Instant::now();
+        let life = Life::default();
         let (done_tx, mut done_rx) = oneshot::channel();
         let reporter = Reporter::new(
             config.pool_size + 16,
@@ -195,6 +223,7 @@ impl Crawler {
             subscribers,
             listener,
             done_tx,
+            life.clone(),
         )
         .start();
         let gate = Arc::new(WriterGate::default());
@@ -203,6 +232,7 @@ impl Crawler {
             Arc::clone(&sink),
             Arc::clone(&gate),
             reporter.clone(),
+            life.clone(),
         );
         let store_permits = Arc::new(tokio::sync::Semaphore::new(
             config.pool_size.max(config.writer_threads),
@@ -216,12 +246,15 @@ impl Crawler {
         if handles.is_empty() {
             handles.push(Arbiter::current());
         }
+        let ending = CancellationToken::new();
         let shared = Arc::new(Shared {
             config,
             sink,
             writer,
             reporter: reporter.clone(),
             store_permits: Arc::clone(&store_permits),
+            cancel: ending.clone(),
+            life: life.clone(),
         });
         let supervisor = Supervisor::new(
             Box::new(jobs.into_iter()),
@@ -235,6 +268,7 @@ impl Crawler {
         let finished = tokio::select! {
             summary = &mut done_rx => summary.ok(),
             _ = &mut shutdown => None,
+            _ = stop.cancelled() => None,
         };
         let summary = match finished {
             Some(summary) => Some(summary),
@@ -243,6 +277,15 @@ impl Crawler {
                 match actix_rt::time::timeout(grace, &mut done_rx).await {
                     Ok(summary) => summary.ok(),
                     Err(_) => {
+                        // Past the grace period: no store starts any more, and the ones under way
+                        // (at most one per writer thread) finish before the summary is made, so
+                        // every file renamed is counted as downloaded and every other job as
+                        // cancelled. That wait has no bound: a store is a write, an fsync and a
+                        // rename, and a summary that missed a file would be wrong forever.
+                        gate.close();
+                        while gate.busy() > 0 {
+                            actix_rt::time::sleep(Duration::from_millis(1)).await;
+                        }
                         reporter.do_send(Finalize);
                         done_rx.await.ok()
                     }
@@ -250,15 +293,14 @@ impl Crawler {
             }
         };
 
-        // Cancel what is still in flight, then wait (bounded) for stores already under way, so
-        // that no temp file outlives the run.
+        // End everything the run started: fetchers drop their requests (and connections), the
+        // supervisor stops, the writer threads end with the last address of the writer.
         gate.close();
+        ending.cancel();
+        drop((supervisor, reporter));
+        wait_until(|| gate.busy() == 0 && life.live() == 0, grace).await;
         for arbiter in &arbiters {
             arbiter.stop();
-        }
-        let deadline = Instant::now() + grace;
-        while gate.busy() > 0 && Instant::now() < deadline {
-            actix_rt::time::sleep(Duration::from_millis(5)).await;
         }
         summary.unwrap_or_else(|| Summary {
             elapsed: started.elapsed(),
@@ -313,6 +355,14 @@ impl CrawlHandle {
                 .map_err(|p| CrawlError::Panicked(panic_message(&*p))),
             Err(e) => Err(CrawlError::System(e.to_string())),
         }
+    }
+}
+
+/// Waits (politely, on the event loop) until `done` holds or `bound` has passed.
+async fn wait_until(done: impl Fn() -> bool, bound: Duration) {
+    let deadline = Instant::now() + bound;
+    while !done() && Instant::now() < deadline {
+        actix_rt::time::sleep(Duration::from_millis(1)).await;
     }
 }
 

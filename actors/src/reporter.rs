@@ -3,11 +3,12 @@
 //! Owns: the running [`Summary`], the indicatif progress bar, the subscribers' channels and the
 //! embedder's event listener.
 //! Receives: [`Finished`] from fetchers (and from the supervisor for jobs whose fetcher died),
-//! [`Total`] from the supervisor, [`Finalize`] from the run when an interrupted run's grace
-//! period is over.
+//! [`Total`] and [`Cancelled`] from the supervisor, [`Finalize`] from the run when an interrupted
+//! run's grace period is over.
 //! Sends: every [`Event`] to each subscriber with `try_send` (never blocking the crawl; what a
 //! full or closed channel refuses is counted in `events_dropped`), and the final [`Summary`] to the
-//! run once every job read from the source has its outcome.
+//! run once every job read from the source has its outcome; then it stops, and its redraw timer
+//! with it.
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,7 @@ use tokio::sync::oneshot;
 
 use crate::config::Progress;
 use crate::job::{Event, JobReport, Outcome, Summary};
+use crate::life::Life;
 
 /// A job finished with this report.
 #[derive(Message)]
@@ -51,6 +53,7 @@ pub(crate) struct Reporter {
     subscribers: Vec<Sender<Event>>,
     listener: Option<Listener>,
     done: Option<oneshot::Sender<Summary>>,
+    life: Life,
 }
 
 impl Reporter {
@@ -60,6 +63,7 @@ impl Reporter {
         subscribers: Vec<Sender<Event>>,
         listener: Option<Listener>,
         done: oneshot::Sender<Summary>,
+        life: Life,
     ) -> Self {
         let target = match progress {
             Progress::Bar if std::io::IsTerminal::is_terminal(&std::io::stderr()) => {
@@ -79,6 +83,7 @@ impl Reporter {
             subscribers,
             listener,
             done: Some(done),
+            life,
         }
     }
 
@@ -105,6 +110,13 @@ impl Reporter {
         msg
     }
 
+    /// Once the summary is out, this actor and its redraw timer have nothing left to do.
+    fn stop_when_done(&self, ctx: &mut Context<Self>) {
+        if self.done.is_none() {
+            ctx.stop();
+        }
+    }
+
     /// Ends the run if every job read has its outcome (or `force`, counting the rest cancelled).
     fn maybe_finish(&mut self, force: bool) {
         let Some(total) = self.total else {
@@ -115,10 +127,12 @@ impl Reporter {
             return self.maybe_finish(true);
         };
         let finished = self.summary.finished();
-        if finished < total && !force {
+        if finished + self.summary.cancelled < total && !force {
             return;
         }
         let Some(done) = self.done.take() else { return };
+        // More outcomes than jobs would be a job counted twice: a bug, never to be hidden.
+        debug_assert!(finished <= total, "{finished} outcomes for {total} jobs");
         self.summary.jobs = total.max(finished);
         self.summary.cancelled = self.summary.jobs - finished;
         self.summary.interrupted = self.interrupted;
@@ -167,6 +181,7 @@ impl Actor for Reporter {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        self.life.born();
         // Every fetcher may report at once; none should wait for room in the mailbox.
         ctx.set_mailbox_capacity(self.capacity);
         // Redraw on a timer rather than per job: formatting the counts costs more than a job at
@@ -177,12 +192,16 @@ impl Actor for Reporter {
             }
         });
     }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.life.died();
+    }
 }
 
 impl Handler<Finished> for Reporter {
     type Result = ();
 
-    fn handle(&mut self, Finished(report): Finished, _: &mut Context<Self>) {
+    fn handle(&mut self, Finished(report): Finished, ctx: &mut Context<Self>) {
         if self.done.is_none() {
             return;
         }
@@ -198,25 +217,41 @@ impl Handler<Finished> for Reporter {
         self.bar.inc(1);
         self.emit(Event::Job(report));
         self.maybe_finish(false);
+        self.stop_when_done(ctx);
     }
 }
 
 impl Handler<Total> for Reporter {
     type Result = ();
 
-    fn handle(&mut self, msg: Total, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: Total, ctx: &mut Context<Self>) {
         if msg.last {
             self.total = Some(msg.jobs);
         }
-        if self.interrupted {
-            // The bar keeps showing the whole job list: the rest were not attempted.
-            return self.maybe_finish(false);
+        // When interrupted, the bar keeps showing the whole job list: the rest were not attempted.
+        if !self.interrupted {
+            if self.bar.length().is_none() {
+                self.bar.set_style(bar_style());
+            }
+            self.bar.set_length(msg.jobs);
         }
-        if self.bar.length().is_none() {
-            self.bar.set_style(bar_style());
-        }
-        self.bar.set_length(msg.jobs);
         self.maybe_finish(false);
+        self.stop_when_done(ctx);
+    }
+}
+
+/// Jobs read but never to be tried (they waited for a retry when the run stopped).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Cancelled(pub u64);
+
+impl Handler<Cancelled> for Reporter {
+    type Result = ();
+
+    fn handle(&mut self, Cancelled(n): Cancelled, ctx: &mut Context<Self>) {
+        self.summary.cancelled += n;
+        self.maybe_finish(false);
+        self.stop_when_done(ctx);
     }
 }
 

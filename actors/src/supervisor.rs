@@ -21,7 +21,7 @@ use actix_rt::ArbiterHandle;
 
 use crate::fetcher::{Fetcher, Shared};
 use crate::job::{Job, JobReport, Outcome};
-use crate::reporter::{Finished, Interrupted, Reporter, Total};
+use crate::reporter::{Cancelled, Finished, Interrupted, Reporter, Total};
 
 /// A job for a fetcher, and how many tries it already had.
 pub(crate) struct Assignment {
@@ -161,6 +161,13 @@ impl Actor for Supervisor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        self.shared.life.born();
+        let cancel = self.shared.cancel.clone();
+        ctx.spawn(
+            async move { cancel.cancelled().await }
+                .into_actor(self)
+                .map(|_, _, ctx| ctx.stop()),
+        );
         // Every fetcher may ask at once (all of them do at start): with actix's default mailbox
         // of 16, the rest would wait in line for rounds of wake-ups before their first request.
         ctx.set_mailbox_capacity(self.pool_size + 16);
@@ -173,6 +180,10 @@ impl Actor for Supervisor {
             }
         }
         self.spawn_fetchers(self.pool_size, ctx.address());
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.shared.life.died();
     }
 }
 
@@ -243,13 +254,13 @@ impl Handler<Stop> for Supervisor {
             return;
         }
         self.stopping = true;
-        // Jobs waiting for another try will not get one: they were never finished, so they are not
-        // part of the total (the caller sees them as not attempted).
+        // Jobs waiting for another try will not get one: they count as not attempted.
         let waiting = self.retry.len() as u64;
         self.retry.clear();
         self.reporter.do_send(Interrupted);
+        self.reporter.do_send(Cancelled(waiting));
         self.reporter.do_send(Total {
-            jobs: self.read - waiting,
+            jobs: self.read,
             last: true,
         });
     }

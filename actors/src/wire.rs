@@ -256,6 +256,16 @@ pub struct Wire {
     get: bool,
     /// Held while this new connection awaits its first response byte (see the module doc).
     opening: Rc<Cell<Option<OwnedSemaphorePermit>>>,
+    /// The timer that gives the permit back after the hold; it ends with the connection.
+    hold_timer: Option<actix_rt::task::JoinHandle<()>>,
+}
+
+impl Drop for Wire {
+    fn drop(&mut self) {
+        if let Some(timer) = self.hold_timer.take() {
+            timer.abort();
+        }
+    }
 }
 
 impl std::fmt::Debug for Wire {
@@ -275,14 +285,14 @@ impl Wire {
         permit: Option<(OwnedSemaphorePermit, Duration)>,
     ) -> Self {
         let opening = Rc::new(Cell::new(None));
-        if let Some((permit, hold)) = permit {
+        let hold_timer = permit.map(|(permit, hold)| {
             opening.set(Some(permit));
             let held = Rc::clone(&opening);
             actix_rt::spawn(async move {
                 actix_rt::time::sleep(hold).await;
                 held.take();
-            });
-        }
+            })
+        });
         Wire {
             io,
             conn: Rc::new(ConnState {
@@ -295,6 +305,7 @@ impl Wire {
             head: None,
             get: false,
             opening,
+            hold_timer,
         }
     }
 

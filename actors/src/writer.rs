@@ -26,6 +26,7 @@ use bytes::Bytes;
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::job::{Job, JobReport, Outcome};
+use crate::life::Life;
 use crate::reporter::{Finished, Reporter};
 use crate::sink::{Part, Sink};
 
@@ -99,10 +100,15 @@ impl WriterGate {
     }
 }
 
+/// Why a store was refused: the run is past its grace period. Such a job is not reported: the
+/// run's summary counts it as cancelled.
+const CANCELLED: &str = "cancelled before it was written";
+
 pub(crate) struct Writer {
     sink: Arc<dyn Sink>,
     gate: Arc<WriterGate>,
     reporter: Addr<Reporter>,
+    life: Life,
 }
 
 impl Writer {
@@ -111,21 +117,39 @@ impl Writer {
         sink: Arc<dyn Sink>,
         gate: Arc<WriterGate>,
         reporter: Addr<Reporter>,
+        life: Life,
     ) -> Addr<Writer> {
         SyncArbiter::start(threads, move || Writer {
             sink: Arc::clone(&sink),
             gate: Arc::clone(&gate),
             reporter: reporter.clone(),
+            life: life.clone(),
         })
     }
 }
 
+/// The writer threads end when the last address of the writer is dropped.
 impl Actor for Writer {
     type Context = SyncContext<Self>;
+
+    fn started(&mut self, _: &mut SyncContext<Self>) {
+        self.life.born();
+    }
+
+    fn stopped(&mut self, _: &mut SyncContext<Self>) {
+        self.life.died();
+    }
 }
 
-/// Decrements the busy count however the store ends.
+/// Counts a message being handled as busy until dropped, however the handling ends.
 struct Busy<'a>(&'a WriterGate);
+
+impl<'a> Busy<'a> {
+    fn enter(gate: &'a WriterGate) -> Self {
+        gate.busy.fetch_add(1, Ordering::SeqCst);
+        Busy(gate)
+    }
+}
 
 impl Drop for Busy<'_> {
     fn drop(&mut self) {
@@ -134,7 +158,7 @@ impl Drop for Busy<'_> {
 }
 
 impl Writer {
-    /// Runs one piece of sink work: counted as busy, refused after a cancel, and with a panic
+    /// Runs one piece of sink work: refused after a cancel, and with a panic
     /// turned into an error (and this writer replaced).
     fn guarded<T>(
         &self,
@@ -142,10 +166,8 @@ impl Writer {
         what: &str,
         work: impl FnOnce(&dyn Sink) -> std::io::Result<T>,
     ) -> Result<T, String> {
-        self.gate.busy.fetch_add(1, Ordering::SeqCst);
-        let _busy = Busy(&self.gate);
         if self.gate.closed.load(Ordering::SeqCst) {
-            return Err("cancelled before it was written".into());
+            return Err(CANCELLED.into());
         }
         let sink = &*self.sink;
         match catch_unwind(AssertUnwindSafe(|| work(sink))) {
@@ -166,6 +188,9 @@ impl Handler<Save> for Writer {
     type Result = ();
 
     fn handle(&mut self, msg: Save, ctx: &mut SyncContext<Self>) {
+        // Busy until the outcome is sent: the run makes its summary only after that.
+        let gate = Arc::clone(&self.gate);
+        let _busy = Busy::enter(&gate);
         let Save {
             mut report,
             started,
@@ -201,6 +226,9 @@ impl Handler<Save> for Writer {
             Err(e) => report.outcome = Outcome::Error(e),
         }
         report.elapsed = started.elapsed();
+        if matches!(&report.outcome, Outcome::Error(e) if e == CANCELLED) {
+            return;
+        }
         self.reporter.do_send(Finished(report));
     }
 }
@@ -209,6 +237,8 @@ impl Handler<Append> for Writer {
     type Result = Result<PartState, String>;
 
     fn handle(&mut self, msg: Append, ctx: &mut SyncContext<Self>) -> Self::Result {
+        let gate = Arc::clone(&self.gate);
+        let _busy = Busy::enter(&gate);
         let what = msg.job.file.display().to_string();
         let Append { job, part, piece } = msg;
         self.guarded(ctx, &what, move |sink| {
