@@ -150,9 +150,13 @@ server.groupname = "www-data"
     def run_flags(self, base, m):
         dest = Path(tempfile.mkdtemp(prefix="flags-foreign-out-", dir="/dev/shm"))
         t0 = time.monotonic()
-        out = subprocess.run([str(FLAGS), "-e", "-m", str(m), "--retries", "0", "--json",
-                              "-s", f"{base}/flags", "-d", str(dest)],
-                             capture_output=True, text=True, timeout=self.args.timeout)
+        try:
+            out = subprocess.run([str(FLAGS), "-e", "-m", str(m), "--retries", "0", "--json",
+                                  "-s", f"{base}/flags", "-d", str(dest)],
+                                 capture_output=True, text=True, timeout=self.args.timeout)
+        except subprocess.TimeoutExpired:
+            shutil.rmtree(dest, ignore_errors=True)
+            return None, None, None, [f"no end within {self.args.timeout:.0f} s"]
         wall = time.monotonic() - t0
         shutil.rmtree(dest, ignore_errors=True)
         lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
@@ -167,9 +171,12 @@ server.groupname = "www-data"
         cfg = self.work / "curl.cfg"
         cfg.write_text("".join(f'url = "{u}"\noutput = "/dev/null"\n' for u in self.urls(base)))
         t0 = time.monotonic()
-        out = subprocess.run(["curl", "-s", "-Z", "--parallel-max", str(m), "-w", "%{http_code}\n",
-                              "-K", str(cfg)], capture_output=True, text=True,
-                             timeout=self.args.timeout)
+        try:
+            out = subprocess.run(["curl", "-s", "-Z", "--parallel-max", str(m), "-w",
+                                  "%{http_code}\n", "-K", str(cfg)], capture_output=True,
+                                 text=True, timeout=self.args.timeout)
+        except subprocess.TimeoutExpired:
+            return None, None, None, None
         wall = time.monotonic() - t0
         codes = out.stdout.split()
         ok, nf = codes.count("200"), codes.count("404")
@@ -186,15 +193,18 @@ server.groupname = "www-data"
                 summary, foreign, wall, samples = self.run_flags(f"http://127.0.0.1:{port}", m)
                 c_ok, c_nf, c_other, c_wall = self.run_curl(f"http://127.0.0.1:{port}", m)
                 self.stop(proc)
-                row = (name, m, summary["downloaded"], summary["not_found"], summary["errors"],
-                       foreign, wall, c_ok, c_nf, c_other, c_wall)
+                counts = ((summary["downloaded"], summary["not_found"], summary["errors"])
+                          if summary else (None, None, None))
+                row = (name, m, *counts, foreign, wall, c_ok, c_nf, c_other, c_wall)
                 self.rows.append(row)
                 print(self.format(row), "  " + "; ".join(samples), flush=True)
 
-    @staticmethod
-    def format(r):
-        return (f"| {r[0]} | {r[1]} | {r[2]} / {r[3]} / {r[4]} | {r[5]} | {r[6]:.2f} s "
-                f"| {r[7]} / {r[8]} / {r[9]} | {r[10]:.2f} s |")
+    def format(self, r):
+        late = f"no end within {self.args.timeout:.0f} s"
+        flags = (f"{r[2]} / {r[3]} / {r[4]} | {r[5]} | {r[6]:.2f} s" if r[2] is not None
+                 else f"– | – | {late}")
+        curl = f"{r[7]} / {r[8]} / {r[9]} | {r[10]:.2f} s" if r[7] is not None else f"– | {late}"
+        return f"| {r[0]} | {r[1]} | {flags} | {curl} |"
 
     def table(self):
         head = ("| server | -m | flags ok / 404 / errors | flags errors not from the server "
@@ -211,7 +221,7 @@ server.groupname = "www-data"
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--pools", type=lambda s: [int(x) for x in s.split(",")], default=[10, 100])
-    ap.add_argument("--timeout", type=float, default=600, help="seconds allowed per run")
+    ap.add_argument("--timeout", type=float, default=400, help="seconds allowed per run")
     ap.add_argument("--fast-only", action="store_true", help="skip the two slow_server.py servers")
     args = ap.parse_args()
     check = Check(args)

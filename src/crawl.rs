@@ -13,6 +13,7 @@ use flags_actors::{Config, Crawler, DirSink, Event, Job, Namer, Outcome, Progres
 use crate::cli::{CrawlArgs, Plan, UsageError};
 use crate::input::UrlLines;
 use crate::server::{self, Profile};
+use futures_util::StreamExt;
 
 /// Exit codes.
 pub const EXIT_OK: u8 = 0;
@@ -282,9 +283,11 @@ enum Source {
 }
 
 /// Opens the `-i` list: a file, or standard input for `-`.
-fn url_lines(path: &std::path::Path) -> std::io::Result<Box<dyn Iterator<Item = Job>>> {
+fn url_lines(path: &std::path::Path) -> std::io::Result<Box<dyn Iterator<Item = Job> + Send>> {
     if path.as_os_str() == "-" {
-        return Ok(Box::new(UrlLines::new(std::io::stdin().lock())));
+        return Ok(Box::new(UrlLines::new(std::io::BufReader::new(
+            std::io::stdin(),
+        ))));
     }
     let file = std::fs::File::open(path)?;
     Ok(Box::new(UrlLines::new(std::io::BufReader::with_capacity(
@@ -297,7 +300,7 @@ async fn crawl(args: &CrawlArgs, plan: Plan) -> u8 {
     let signals = Signals::install();
     let started = Instant::now();
     let mut embedded = None;
-    let (source, mut jobs): (Source, Box<dyn Iterator<Item = Job>>) = match &plan.input {
+    let (source, mut jobs): (Source, Box<dyn Iterator<Item = Job> + Send>) = match &plan.input {
         Some(path) => match url_lines(path) {
             Ok(lines) => {
                 let name = if path.as_os_str() == "-" {
@@ -391,9 +394,18 @@ async fn crawl(args: &CrawlArgs, plan: Plan) -> u8 {
     } else if args.verbose {
         crawler = crawler.on_event(verbose_line);
     }
-    // Chained rather than wrapped, so an exact length (known for flags) reaches the progress bar.
-    let jobs = peeked.into_iter().chain(jobs);
-    let summary = crawler.run(jobs, signals.first_then_exit_on_second()).await;
+    let shutdown = signals.first_then_exit_on_second();
+    let summary = match source {
+        // A URL list may be a pipe that takes its time: it is read on a thread of its own, a
+        // pool's worth of lines ahead, so a slow writer never stalls the downloads under way.
+        Source::Urls { .. } => {
+            let rest = flags_actors::blocking_source(jobs, pool);
+            let jobs = futures_util::stream::iter(peeked).chain(rest);
+            crawler.run_stream(jobs, shutdown).await
+        }
+        // Chained rather than wrapped, so the exact length of the flag list reaches the bar.
+        Source::Flags { .. } => crawler.run(peeked.into_iter().chain(jobs), shutdown).await,
+    };
     let elapsed = started.elapsed();
     if let Some(server) = embedded {
         server.stop(false).await;

@@ -91,6 +91,7 @@ mod job;
 mod life;
 mod reporter;
 mod sink;
+mod source;
 mod supervisor;
 mod wire;
 mod writer;
@@ -111,6 +112,7 @@ pub use job::{Event, Job, JobReport, Outcome, Summary};
 pub use life::live_actors;
 pub use reporter::Listener;
 pub use sink::{is_safe_relative, DirSink, Part, Sink};
+pub use source::blocking_source;
 
 use fetcher::Shared;
 use life::Life;
@@ -200,10 +202,24 @@ impl Crawler {
     /// has its outcome, or when `shutdown` resolves (or the [`CancelHandle`] is used) and the
     /// grace period is over. When it returns, nothing of the run is left: every actor, timer,
     /// thread and connection it started has ended, and no request of it is in flight.
+    ///
+    /// The iterator is read on the run's event loop, one job whenever a fetcher is free: it must
+    /// not block. A source that may (standard input, a pipe) goes through [`blocking_source`] and
+    /// [`Crawler::run_stream`].
     pub async fn run<I>(self, jobs: I, shutdown: impl Future<Output = ()>) -> Summary
     where
         I: IntoIterator<Item = Job>,
         I::IntoIter: 'static,
+    {
+        self.run_stream(futures_util::stream::iter(jobs), shutdown)
+            .await
+    }
+
+    /// [`Crawler::run`] with an async source: a job is awaited only when a fetcher is free, and
+    /// the crawl goes on while it is awaited.
+    pub async fn run_stream<S>(self, jobs: S, shutdown: impl Future<Output = ()>) -> Summary
+    where
+        S: futures_util::Stream<Item = Job> + 'static,
     {
         let Crawler {
             config,
@@ -256,13 +272,7 @@ impl Crawler {
             cancel: ending.clone(),
             life: life.clone(),
         });
-        let supervisor = Supervisor::new(
-            Box::new(jobs.into_iter()),
-            handles,
-            shared,
-            reporter.clone(),
-        )
-        .start();
+        let supervisor = Supervisor::new(Box::pin(jobs), handles, shared, reporter.clone()).start();
 
         let mut shutdown = std::pin::pin!(shutdown);
         let finished = tokio::select! {

@@ -1,7 +1,9 @@
 //! The **Supervisor**: owns the job source and the fetcher pool.
 //!
-//! Owns: the lazily read job source (read one job at a time, only when a fetcher is free, so memory
-//! does not grow with the number of jobs), the jobs handed out and not yet finished (one per
+//! Owns: the lazily read job source, a [`Stream`](futures_util::Stream) (read one job at a time,
+//! only when a fetcher is free, so memory does not grow with the number of jobs; never waited for
+//! inside a handler, so a source that takes its time, such as a pipe, never stalls the event
+//! loop), the fetchers waiting for a job, the jobs handed out and not yet finished (one per
 //! fetcher), the jobs waiting to be tried again, and the arbiters the fetchers run on.
 //! Receives: [`NextJob`] from a free fetcher (pull dispatch), [`Release`] from a fetcher that
 //! retires after a caught panic, [`FetcherGone`] when a fetcher actor is dropped for any reason,
@@ -13,11 +15,14 @@
 //! replaced, and its job is queued again; a job is tried at most `retries + 1` times.
 
 use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use actix_rt::ArbiterHandle;
+use futures_util::{Stream, StreamExt};
+use tokio::sync::oneshot;
 
 use crate::fetcher::{Fetcher, Shared};
 use crate::job::{Job, JobReport, Outcome};
@@ -56,8 +61,14 @@ pub(crate) struct FetcherGone {
 #[rtype(result = "()")]
 pub(crate) struct Stop;
 
+/// The jobs of a run, read one at a time.
+pub(crate) type JobStream = Pin<Box<dyn Stream<Item = Job>>>;
+
 pub(crate) struct Supervisor {
-    jobs: Box<dyn Iterator<Item = Job>>,
+    /// The source; `None` while a read of it is under way (or once it is exhausted).
+    jobs: Option<JobStream>,
+    /// Free fetchers waiting for the source, first come first served.
+    waiting: VecDeque<(usize, oneshot::Sender<Option<Assignment>>)>,
     read: u64,
     exhausted: bool,
     stopping: bool,
@@ -73,7 +84,7 @@ pub(crate) struct Supervisor {
 
 impl Supervisor {
     pub fn new(
-        jobs: Box<dyn Iterator<Item = Job>>,
+        jobs: JobStream,
         arbiters: Vec<ArbiterHandle>,
         shared: Arc<Shared>,
         reporter: Addr<Reporter>,
@@ -84,7 +95,8 @@ impl Supervisor {
             _ => shared.config.pool_size,
         };
         Supervisor {
-            jobs,
+            jobs: Some(jobs),
+            waiting: VecDeque::new(),
             read: 0,
             exhausted: false,
             stopping: false,
@@ -129,26 +141,64 @@ impl Supervisor {
         }
     }
 
-    fn next_assignment(&mut self) -> Option<Assignment> {
-        if let Some(a) = self.retry.pop_front() {
-            return Some(a);
-        }
-        if self.exhausted {
-            return None;
-        }
-        match self.jobs.next() {
-            Some(job) => {
-                self.read += 1;
-                Some(Assignment { job, tries: 0 })
+    /// Hands `a` to the first fetcher still waiting, or queues it for the next one to ask.
+    fn deliver(&mut self, mut a: Assignment) {
+        while let Some((fetcher, tx)) = self.waiting.pop_front() {
+            let copy = Assignment {
+                job: a.job.clone(),
+                tries: a.tries,
+            };
+            match tx.send(Some(a)) {
+                Ok(()) => {
+                    self.in_flight.insert(fetcher, copy);
+                    return;
+                }
+                // That fetcher is gone: the next waiting one gets the job.
+                Err(_) => a = copy,
             }
-            None => {
-                self.exhausted = true;
-                self.reporter.do_send(Total {
-                    jobs: self.read,
-                    last: true,
-                });
-                None
+        }
+        self.retry.push_back(a);
+    }
+
+    /// Reads the next job from the source, off the handler: the read may take as long as the
+    /// source likes (a pipe, a socket) while everything else goes on.
+    fn pull(&mut self, ctx: &mut Context<Self>) {
+        if self.stopping || self.waiting.is_empty() {
+            return;
+        }
+        let Some(mut jobs) = self.jobs.take() else {
+            return; // a read is under way, or the source is exhausted
+        };
+        let read = async move {
+            let job = jobs.next().await;
+            (jobs, job)
+        };
+        ctx.spawn(read.into_actor(self).map(|(jobs, job), act, ctx| {
+            match job {
+                // Read after the run stopped: never part of its total.
+                Some(_) if act.stopping => {}
+                Some(job) => {
+                    act.jobs = Some(jobs);
+                    act.read += 1;
+                    act.deliver(Assignment { job, tries: 0 });
+                    act.pull(ctx);
+                }
+                None => {
+                    act.exhausted = true;
+                    act.reporter.do_send(Total {
+                        jobs: act.read,
+                        last: true,
+                    });
+                    act.release_waiting();
+                }
             }
+        }));
+    }
+
+    /// Tells every waiting fetcher there is nothing more for it.
+    fn release_waiting(&mut self) {
+        for (_, tx) in self.waiting.drain(..) {
+            let _ = tx.send(None);
         }
     }
 
@@ -171,7 +221,7 @@ impl Actor for Supervisor {
         // Every fetcher may ask at once (all of them do at start): with actix's default mailbox
         // of 16, the rest would wait in line for rounds of wake-ups before their first request.
         ctx.set_mailbox_capacity(self.pool_size + 16);
-        if let (lower, Some(upper)) = self.jobs.size_hint() {
+        if let Some((lower, Some(upper))) = self.jobs.as_ref().map(|j| j.size_hint()) {
             if lower == upper {
                 self.reporter.do_send(Total {
                     jobs: upper as u64,
@@ -188,22 +238,31 @@ impl Actor for Supervisor {
 }
 
 impl Handler<NextJob> for Supervisor {
-    type Result = Option<Assignment>;
+    type Result = ResponseFuture<Option<Assignment>>;
 
-    fn handle(&mut self, msg: NextJob, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: NextJob, ctx: &mut Context<Self>) -> Self::Result {
         self.in_flight.remove(&msg.fetcher);
+        let now = |a| Box::pin(std::future::ready(a)) as Self::Result;
         if self.stopping {
-            return None;
+            return now(None);
         }
-        let a = self.next_assignment()?;
-        self.in_flight.insert(
-            msg.fetcher,
-            Assignment {
-                job: a.job.clone(),
-                tries: a.tries,
-            },
-        );
-        Some(a)
+        if let Some(a) = self.retry.pop_front() {
+            self.in_flight.insert(
+                msg.fetcher,
+                Assignment {
+                    job: a.job.clone(),
+                    tries: a.tries,
+                },
+            );
+            return now(Some(a));
+        }
+        if self.exhausted {
+            return now(None);
+        }
+        let (tx, rx) = oneshot::channel();
+        self.waiting.push_back((msg.fetcher, tx));
+        self.pull(ctx);
+        Box::pin(async move { rx.await.ok().flatten() })
     }
 }
 
@@ -223,7 +282,7 @@ impl Handler<FetcherGone> for Supervisor {
         if let Some(lost) = self.in_flight.remove(&msg.fetcher) {
             let tries = lost.tries + 1;
             if tries <= self.shared.config.retries && !self.stopping {
-                self.retry.push_back(Assignment {
+                self.deliver(Assignment {
                     job: lost.job,
                     tries,
                 });
@@ -254,6 +313,7 @@ impl Handler<Stop> for Supervisor {
             return;
         }
         self.stopping = true;
+        self.release_waiting();
         // Jobs waiting for another try will not get one: they count as not attempted.
         let waiting = self.retry.len() as u64;
         self.retry.clear();
