@@ -159,3 +159,66 @@ fn two_jobs_never_write_the_same_name_silently() {
     );
     assert!(text.contains("  1 error."), "{text}");
 }
+
+#[test]
+fn a_slow_pipe_never_stalls_a_download_in_flight() {
+    use std::io::{BufRead, BufReader};
+    use std::time::Duration;
+
+    use actix_web::{web, HttpResponse};
+
+    // /slow answers after 600 ms; every other path at once.
+    let server = crate::common::TestServer::start(|cfg| {
+        cfg.route(
+            "/slow",
+            web::get().to(|| async {
+                actix_web::rt::time::sleep(Duration::from_millis(600)).await;
+                HttpResponse::Ok().body("slow body")
+            }),
+        )
+        .default_service(web::to(|| async { HttpResponse::Ok().body("fast body") }));
+    });
+    let dest = tempfile::tempdir().unwrap();
+    let mut child = flags()
+        .args(["-i", "-", "--json", "-m", "4", "-d"])
+        .arg(dest.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    writeln!(stdin, "{}/slow", server.base).unwrap();
+    stdin.flush().unwrap();
+    // The pipe stays silent now: the slow download must still finish and be reported, although
+    // the next line of the list has not come yet.
+    let slow_done = loop {
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(line) if line.contains(r#""type":"job""#) => break Some(line),
+            Ok(_) => continue,
+            Err(_) => break None,
+        }
+    };
+    let slow_done = slow_done.expect("the slow download was not reported while the pipe was silent");
+    assert!(slow_done.contains(r#""outcome":"ok""#), "{slow_done}");
+    // Then a line every 300 ms, as `tail -f` would deliver them.
+    for i in 0..4 {
+        writeln!(stdin, "{}/fast/{i}", server.base).unwrap();
+        stdin.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    let rest: Vec<String> = rx.iter().collect();
+    let summary = rest.last().unwrap();
+    assert!(
+        summary.contains(r#""jobs":5"#) && summary.contains(r#""downloaded":5"#),
+        "{summary}"
+    );
+}
