@@ -28,12 +28,16 @@ struct MemorySink {
 }
 
 impl Sink for MemorySink {
-    fn store(&self, _job: &Job, file: &Path, body: &[u8]) -> io::Result<()> {
+    fn store(&self, _job: &Job, file: &Path, body: &mut dyn io::Read) -> io::Result<()> {
+        // Bodies arrive as readers (a large one from a spool file): this sink keeps them whole
+        // because keeping them is its point.
+        let mut kept = Vec::new();
+        body.read_to_end(&mut kept)?;
         let mut bodies = self
             .bodies
             .lock()
             .map_err(|_| io::Error::other("sink lock poisoned"))?;
-        bodies.insert(file.to_path_buf(), body.to_vec());
+        bodies.insert(file.to_path_buf(), kept);
         Ok(())
     }
 

@@ -37,15 +37,13 @@ use crate::config::Config;
 use crate::job::{Job, JobReport, Outcome};
 use crate::life::Life;
 use crate::reporter::{Finished, Reporter};
-use crate::sink::Sink;
 use crate::supervisor::{Assignment, FetcherGone, NextJob, Release, Supervisor};
 use crate::wire::{Exchange, Hosts, WireConnector};
-use crate::writer::{Append, Body, PartState, Save, Writer};
+use crate::writer::{Append, Body, Exists, PartState, Save, Writer};
 
 /// What every fetcher of a run shares.
 pub(crate) struct Shared {
     pub config: Config,
-    pub sink: Arc<dyn Sink>,
     pub writer: Addr<Writer>,
     pub reporter: Addr<Reporter>,
     /// One permit per body handed to the writer and not yet stored.
@@ -311,8 +309,12 @@ async fn do_job(shared: &Shared, client: &Clients, job: &Job, tries: u32) -> Opt
         Ok(None) => return Some(report(Outcome::NotFound, Some(404), tries + 1)),
         Err(f) => return Some(report(Outcome::Error(f.message), f.status, tries + 1)),
     };
-    if config.skip_existing && shared.sink.exists(&file) {
-        return Some(report(Outcome::Skipped, None, 0));
+    if config.skip_existing {
+        // Asked on the writer's threads: a sink may block to answer.
+        let exists = shared.writer.send(Exists(file.clone())).await;
+        if exists.unwrap_or(false) {
+            return Some(report(Outcome::Skipped, None, 0));
+        }
     }
     let mut attempt = tries;
     let stream_to = Some((&shared.writer, job));

@@ -265,7 +265,6 @@ impl Crawler {
         let ending = CancellationToken::new();
         let shared = Arc::new(Shared {
             config,
-            sink,
             writer,
             reporter: reporter.clone(),
             store_permits: Arc::clone(&store_permits),

@@ -1,7 +1,10 @@
 //! Where bodies go: the [`Sink`] trait and the default [`DirSink`].
 //!
 //! A sink is called from the writer's blocking threads, never from a fetcher's arbiter, so it may
-//! do blocking I/O.
+//! do blocking I/O. Every body reaches it as a reader, never as one buffer of the body's size: a
+//! small body is read from memory, a large one from a spool file the writer filled as the body
+//! arrived (unless the sink takes the pieces itself through [`Sink::begin`]), so memory per job
+//! stays at a small buffer whatever `max_body` allows.
 
 use std::fs;
 use std::io::{self, Write};
@@ -12,8 +15,9 @@ use crate::job::Job;
 /// Stores bodies. Implement it to keep downloads somewhere other than a folder.
 pub trait Sink: Send + Sync + 'static {
     /// Stores the complete body of `job` under `file` (the job's file, or the name a
-    /// [`Namer`](crate::Namer) chose). When this returns `Ok`, the job counts as downloaded.
-    fn store(&self, job: &Job, file: &Path, body: &[u8]) -> io::Result<()>;
+    /// [`Namer`](crate::Namer) chose), reading it from `body` (read it in pieces: it may be as
+    /// large as the body limit). When this returns `Ok`, the job counts as downloaded.
+    fn store(&self, job: &Job, file: &Path, body: &mut dyn io::Read) -> io::Result<()>;
 
     /// True when `file` is already stored completely (used with `skip_existing`).
     fn exists(&self, _file: &Path) -> bool {
@@ -21,7 +25,8 @@ pub trait Sink: Send + Sync + 'static {
     }
 
     /// Starts storing a body too large to hold in memory, written in pieces as it arrives. The
-    /// default (`None`) makes the writer collect the pieces and call [`Sink::store`] once.
+    /// default (`None`) makes the writer spool the pieces to an anonymous temp file and call
+    /// [`Sink::store`] once with a reader over it.
     fn begin(&self, _job: &Job) -> io::Result<Option<Box<dyn Part>>> {
         Ok(None)
     }
@@ -168,10 +173,10 @@ impl Part for DirPart {
 }
 
 impl Sink for DirSink {
-    fn store(&self, _job: &Job, file: &Path, body: &[u8]) -> io::Result<()> {
+    fn store(&self, _job: &Job, file: &Path, body: &mut dyn io::Read) -> io::Result<()> {
         self.target(file)?;
         let mut tmp = self.temp_file()?;
-        tmp.write_all(body)?;
+        io::copy(body, &mut tmp)?;
         self.finish(tmp, file)
     }
 
@@ -208,10 +213,13 @@ mod tests {
         let sink = DirSink::new(dir.path()).unwrap();
         assert!(!stale.exists(), "leftover temp file removed at start");
         let job = Job::new("BR", "http://x/br.gif", "BR.gif");
-        sink.store(&job, Path::new("BR.gif"), b"GIF89a").unwrap();
+        sink.store(&job, Path::new("BR.gif"), &mut &b"GIF89a"[..])
+            .unwrap();
         assert_eq!(fs::read(dir.path().join("BR.gif")).unwrap(), b"GIF89a");
         assert!(sink.exists(Path::new("BR.gif")));
-        let err = sink.store(&job, Path::new("../out.gif"), b"x").unwrap_err();
+        let err = sink
+            .store(&job, Path::new("../out.gif"), &mut &b"x"[..])
+            .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         let names: Vec<_> = fs::read_dir(dir.path())
             .unwrap()

@@ -15,6 +15,7 @@
 
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
+use std::io::{Seek, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -58,7 +59,23 @@ pub(crate) struct PartState {
 
 enum Partial {
     Streaming(Box<dyn Part>),
-    Buffered(Vec<u8>),
+    /// For a sink that does not stream: the pieces go to an anonymous temp file (deleted by the
+    /// system when closed), and the sink reads them from there.
+    Spooled(std::fs::File),
+}
+
+/// Is `0` already stored? Asked here, on the writer's blocking threads, because a sink may need
+/// the disk (or the network) to answer.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub(crate) struct Exists(pub PathBuf);
+
+impl Handler<Exists> for Writer {
+    type Result = bool;
+
+    fn handle(&mut self, Exists(file): Exists, _: &mut SyncContext<Self>) -> bool {
+        catch_unwind(AssertUnwindSafe(|| self.sink.exists(&file))).unwrap_or(false)
+    }
 }
 
 /// Append `piece` to the body of `job`, starting it when `part` is `None`.
@@ -206,12 +223,17 @@ impl Handler<Save> for Writer {
             ))
         } else {
             self.guarded(ctx, &what, |sink| match body {
-                Body::Memory(bytes) => sink.store(&job, &file, &bytes).map(|()| bytes.len() as u64),
+                Body::Memory(bytes) => sink
+                    .store(&job, &file, &mut &bytes[..])
+                    .map(|()| bytes.len() as u64),
                 Body::Parts(part) => {
                     let bytes = part.bytes;
                     match part.inner {
                         Partial::Streaming(p) => p.commit(&file),
-                        Partial::Buffered(body) => sink.store(&part.job, &file, &body),
+                        Partial::Spooled(mut spool) => spool.rewind().and_then(|()| {
+                            let mut body = std::io::BufReader::with_capacity(64 * 1024, spool);
+                            sink.store(&part.job, &file, &mut body)
+                        }),
                     }
                     .map(|()| bytes)
                 }
@@ -247,7 +269,7 @@ impl Handler<Append> for Writer {
                 None => {
                     let inner = match sink.begin(&job)? {
                         Some(streaming) => Partial::Streaming(streaming),
-                        None => Partial::Buffered(Vec::new()),
+                        None => Partial::Spooled(tempfile::tempfile()?),
                     };
                     PartState {
                         job,
@@ -258,7 +280,7 @@ impl Handler<Append> for Writer {
             };
             match &mut part.inner {
                 Partial::Streaming(p) => p.write(&piece)?,
-                Partial::Buffered(v) => v.extend_from_slice(&piece),
+                Partial::Spooled(f) => f.write_all(&piece)?,
             }
             part.bytes += piece.len() as u64;
             Ok(part)

@@ -287,7 +287,7 @@ struct PanicOn {
 }
 
 impl Sink for PanicOn {
-    fn store(&self, _job: &Job, file: &Path, _body: &[u8]) -> io::Result<()> {
+    fn store(&self, _job: &Job, file: &Path, _body: &mut dyn io::Read) -> io::Result<()> {
         if file == self.file {
             panic!("sink refuses {}", file.display());
         }

@@ -62,7 +62,7 @@ fn hidden_files(dir: &Path) -> Vec<String> {
 struct FailsOnB(DirSink);
 
 impl Sink for FailsOnB {
-    fn store(&self, job: &Job, file: &Path, body: &[u8]) -> io::Result<()> {
+    fn store(&self, job: &Job, file: &Path, body: &mut dyn io::Read) -> io::Result<()> {
         if job.key.starts_with('B') {
             return Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,

@@ -124,7 +124,7 @@ fn a_cancelled_run_sends_no_request_after_it_returned() {
 struct SlowSink(DirSink);
 
 impl Sink for SlowSink {
-    fn store(&self, job: &Job, file: &Path, body: &[u8]) -> io::Result<()> {
+    fn store(&self, job: &Job, file: &Path, body: &mut dyn io::Read) -> io::Result<()> {
         std::thread::sleep(Duration::from_millis(30));
         self.0.store(job, file, body)
     }

@@ -205,7 +205,8 @@ fn a_slow_pipe_never_stalls_a_download_in_flight() {
             Err(_) => break None,
         }
     };
-    let slow_done = slow_done.expect("the slow download was not reported while the pipe was silent");
+    let slow_done =
+        slow_done.expect("the slow download was not reported while the pipe was silent");
     assert!(slow_done.contains(r#""outcome":"ok""#), "{slow_done}");
     // Then a line every 300 ms, as `tail -f` would deliver them.
     for i in 0..4 {
