@@ -65,7 +65,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ),
             Outcome::NotFound => ("not found", String::new()),
             Outcome::Skipped => ("skipped", String::new()),
-            Outcome::Error(msg) => ("error", format!(" ({msg})")),
+            Outcome::Error(e) => ("error", format!(" ({}: {e})", e.kind.as_str())),
+            // Outcomes later versions may add.
+            other => (other.kind(), String::new()),
         };
         println!("[{seen:2}/{total}] {word:<10} {}{detail}", report.job.key);
     }

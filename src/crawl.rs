@@ -193,16 +193,17 @@ fn verbose_line(event: &Event) {
         Outcome::Downloaded(_) => out(format_args!("{} OK", r.job.key)),
         Outcome::NotFound => out(format_args!("{} not found: {}", r.job.key, r.job.url)),
         Outcome::Skipped => out(format_args!("{} skipped: file exists", r.job.key)),
-        Outcome::Error(msg) => out(format_args!("{} error: {msg}", r.job.key)),
+        Outcome::Error(e) => out(format_args!("{} error: {e}", r.job.key)),
+        other => out(format_args!("{} {}", r.job.key, other.kind())),
     }
 }
 
 fn json_line(event: &Event) {
     let Event::Job(r) = event else { return };
-    let (file, error) = match &r.outcome {
-        Outcome::Downloaded(f) => (Some(f.display().to_string()), None),
-        Outcome::Error(msg) => (None, Some(msg.as_str())),
-        _ => (None, None),
+    let (file, error, kind) = match &r.outcome {
+        Outcome::Downloaded(f) => (Some(f.display().to_string()), None, None),
+        Outcome::Error(e) => (None, Some(e.message.as_str()), Some(e.kind.as_str())),
+        _ => (None, None, None),
     };
     out(serde_json::json!({
         "type": "job",
@@ -215,6 +216,7 @@ fn json_line(event: &Event) {
         "attempts": r.attempts,
         "file": file,
         "error": error,
+        "error_kind": kind,
     }));
 }
 

@@ -30,6 +30,7 @@ pub enum Progress {
 
 /// A configuration error: a value out of range.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The pool size is zero.
     #[error("the pool size must be at least 1")]

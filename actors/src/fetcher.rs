@@ -34,7 +34,7 @@ use futures_util::{FutureExt, StreamExt};
 use rand::Rng;
 
 use crate::config::Config;
-use crate::job::{Job, JobReport, Outcome};
+use crate::job::{ErrorKind, Job, JobError, JobReport, Outcome};
 use crate::life::Life;
 use crate::reporter::{Finished, Reporter};
 use crate::supervisor::{Assignment, FetcherGone, NextJob, Release, Supervisor};
@@ -153,9 +153,9 @@ async fn work_loop(id: usize, shared: Arc<Shared>, client: Clients, supervisor: 
             Err(panic) => (
                 JobReport {
                     job,
-                    outcome: Outcome::Error(format!(
-                        "fetcher panicked: {}",
-                        crate::panic_message(&*panic)
+                    outcome: Outcome::Error(JobError::new(
+                        ErrorKind::Internal,
+                        format!("fetcher panicked: {}", crate::panic_message(&*panic)),
                     )),
                     status: None,
                     bytes: 0,
@@ -257,6 +257,7 @@ fn broken_connection(e: &SendRequestError) -> bool {
 
 /// How one attempt failed.
 struct Failure {
+    kind: ErrorKind,
     message: String,
     status: Option<u16>,
     transient: bool,
@@ -264,8 +265,9 @@ struct Failure {
 }
 
 impl Failure {
-    fn transient(message: String) -> Self {
+    fn transient(kind: ErrorKind, message: String) -> Self {
         Failure {
+            kind,
             message,
             status: None,
             transient: true,
@@ -273,11 +275,15 @@ impl Failure {
         }
     }
 
-    fn permanent(message: String) -> Self {
+    fn permanent(kind: ErrorKind, message: String) -> Self {
         Failure {
             transient: false,
-            ..Failure::transient(message)
+            ..Failure::transient(kind, message)
         }
+    }
+
+    fn error(&self) -> JobError {
+        JobError::new(self.kind, self.message.clone())
     }
 }
 
@@ -300,14 +306,18 @@ async fn do_job(shared: &Shared, client: &Clients, job: &Job, tries: u32) -> Opt
         attempts,
     };
     if let Err(e) = check_url(&job.url) {
-        return Some(report(Outcome::Error(e), None, 0));
+        return Some(report(
+            Outcome::Error(JobError::new(ErrorKind::InvalidUrl, e)),
+            None,
+            0,
+        ));
     }
     // The name comes first (the book's flags3 order): no image is fetched only to be thrown
     // away when its metadata fails, and an existing file is skipped under its real name.
     let file = match name_file(shared, client, job).await {
         Ok(Some(file)) => file,
         Ok(None) => return Some(report(Outcome::NotFound, Some(404), tries + 1)),
-        Err(f) => return Some(report(Outcome::Error(f.message), f.status, tries + 1)),
+        Err(f) => return Some(report(Outcome::Error(f.error()), f.status, tries + 1)),
     };
     if config.skip_existing {
         // Asked on the writer's threads: a sink may block to answer.
@@ -330,18 +340,22 @@ async fn do_job(shared: &Shared, client: &Clients, job: &Job, tries: u32) -> Opt
     {
         Ok(Got::Body(body)) => body,
         Ok(Got::NotFound) => return Some(report(Outcome::NotFound, Some(404), attempt)),
-        Err(f) => return Some(report(Outcome::Error(f.message), f.status, attempt)),
+        Err(f) => return Some(report(Outcome::Error(f.error()), f.status, attempt)),
     };
     // Waits only when the writers are that far behind: the permit bounds the bodies in memory.
     let Ok(permit) = Arc::clone(&shared.store_permits).acquire_owned().await else {
         return Some(report(
-            Outcome::Error("the run is ending".into()),
+            Outcome::Error(JobError::new(ErrorKind::Internal, "the run is ending")),
             Some(200),
             attempt,
         ));
     };
     let save = Save {
-        report: report(Outcome::Error(String::new()), Some(200), attempt),
+        report: report(
+            Outcome::Error(JobError::new(ErrorKind::Internal, "")),
+            Some(200),
+            attempt,
+        ),
         started,
         file,
         body,
@@ -350,7 +364,10 @@ async fn do_job(shared: &Shared, client: &Clients, job: &Job, tries: u32) -> Opt
     match shared.writer.try_send(save) {
         Ok(()) => None,
         Err(e) => Some(report(
-            Outcome::Error(format!("writer unavailable: {e}")),
+            Outcome::Error(JobError::new(
+                ErrorKind::Internal,
+                format!("writer unavailable: {e}"),
+            )),
             Some(200),
             attempt,
         )),
@@ -371,20 +388,24 @@ async fn name_file(
     let config = &shared.config;
     let limit = META_LIMIT.min(config.max_body);
     let mut attempts = 0;
-    let failed = |message: String, status| Failure {
+    let failed = |kind, message: String, status| Failure {
         status,
-        ..Failure::permanent(format!("metadata: {message}"))
+        ..Failure::permanent(kind, format!("metadata: {message}"))
     };
     match fetch_retrying(client, config, meta_url, limit, None, &mut attempts).await {
         Ok(Got::Body(Body::Memory(meta))) => {
             namer.name(job, &meta).map(Some).map_err(|e| Failure {
                 status: Some(200),
-                ..Failure::permanent(e)
+                ..Failure::permanent(ErrorKind::Name, e)
             })
         }
-        Ok(Got::Body(Body::Parts(_))) => Err(failed("body too large".into(), Some(200))),
+        Ok(Got::Body(Body::Parts(_))) => Err(failed(
+            ErrorKind::TooLarge,
+            "body too large".into(),
+            Some(200),
+        )),
         Ok(Got::NotFound) => Ok(None),
-        Err(f) => Err(failed(f.message, f.status)),
+        Err(f) => Err(failed(f.kind, f.message, f.status)),
     }
 }
 
@@ -438,10 +459,13 @@ async fn fetch(
         Ok(result) => result,
         Err(_) => Err(Failure {
             status: status.get(),
-            ..Failure::transient(format!(
-                "timed out after {:?} (connect to last byte)",
-                config.timeout
-            ))
+            ..Failure::transient(
+                ErrorKind::Timeout,
+                format!(
+                    "timed out after {:?} (connect to last byte)",
+                    config.timeout
+                ),
+            )
         }),
     }
 }
@@ -472,11 +496,14 @@ async fn fetch_inner(
         if hops == config.max_redirects {
             return Err(Failure {
                 status: Some(status.as_u16()),
-                ..Failure::permanent(format!(
-                    "HTTP error {} - too many redirects (limit {})",
-                    status.as_u16(),
-                    config.max_redirects
-                ))
+                ..Failure::permanent(
+                    ErrorKind::Redirect,
+                    format!(
+                        "HTTP error {} - too many redirects (limit {})",
+                        status.as_u16(),
+                        config.max_redirects
+                    ),
+                )
             });
         }
         hops += 1;
@@ -490,6 +517,7 @@ async fn fetch_inner(
         };
         if close_delimited(&resp) {
             return Err(with_status(Failure::permanent(
+                ErrorKind::Protocol,
                 "response body has neither Content-Length nor chunked encoding (over https, \
                  bodies that end with the connection are not supported)"
                     .into(),
@@ -501,6 +529,7 @@ async fn fetch_inner(
         if is_chunked(&resp) && ex.hit_end() {
             // awc ends a chunked body quietly when the connection closes before the last chunk.
             return Err(with_status(Failure::transient(
+                ErrorKind::Truncated,
                 "reading body: truncated: the connection closed before the last chunk".into(),
             )));
         }
@@ -518,6 +547,7 @@ async fn fetch_inner(
         status.canonical_reason().unwrap_or("Unknown Status")
     );
     Err(Failure {
+        kind: ErrorKind::Status,
         message,
         status: Some(code),
         transient: config.is_retryable_status(code),
@@ -567,7 +597,7 @@ fn redirect_target<S>(
     };
     let bad = |why: String| Failure {
         status: Some(status.as_u16()),
-        ..Failure::permanent(why)
+        ..Failure::permanent(ErrorKind::Redirect, why)
     };
     let location = location
         .to_str()
@@ -610,14 +640,26 @@ fn send_failure(e: SendRequestError) -> Failure {
     // A certificate (or any TLS) error does not go away by asking again.
     if let SendRequestError::Connect(ConnectError::Io(io)) = &e {
         if let Some(tls) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
-            return Failure::permanent(format!("TLS error: {tls}"));
+            return Failure::permanent(ErrorKind::Tls, format!("TLS error: {tls}"));
         }
     }
     match e {
-        SendRequestError::Url(_)
-        | SendRequestError::Http(_)
-        | SendRequestError::TunnelNotSupported => Failure::permanent(e.to_string()),
-        _ => Failure::transient(e.to_string()),
+        SendRequestError::Url(_) => Failure::permanent(ErrorKind::InvalidUrl, e.to_string()),
+        SendRequestError::Http(_) | SendRequestError::TunnelNotSupported => {
+            Failure::permanent(ErrorKind::Protocol, e.to_string())
+        }
+        SendRequestError::Timeout => Failure::transient(ErrorKind::Timeout, e.to_string()),
+        SendRequestError::Response(ParseError::Io(_)) | SendRequestError::Response(_) => {
+            Failure::transient(
+                if broken_connection(&e) {
+                    ErrorKind::Connect
+                } else {
+                    ErrorKind::Protocol
+                },
+                e.to_string(),
+            )
+        }
+        _ => Failure::transient(ErrorKind::Connect, e.to_string()),
     }
 }
 
@@ -705,7 +747,8 @@ where
     let mut part: Option<PartState> = None;
     let mut total: u64 = 0;
     while let Some(chunk) = resp.next().await {
-        let chunk = chunk.map_err(|e| Failure::transient(format!("reading body: {e}")))?;
+        let chunk = chunk
+            .map_err(|e| Failure::transient(ErrorKind::Truncated, format!("reading body: {e}")))?;
         total += chunk.len() as u64;
         if total > limit {
             return Err(too_large(total, limit));
@@ -721,9 +764,10 @@ where
     // or a truncated body would be stored as complete.
     if let Some(len) = announced {
         if total != len {
-            return Err(Failure::transient(format!(
-                "reading body: truncated: received {total} of {len} bytes"
-            )));
+            return Err(Failure::transient(
+                ErrorKind::Truncated,
+                format!("reading body: truncated: received {total} of {len} bytes"),
+            ));
         }
     }
     match (part, stream_to) {
@@ -748,15 +792,19 @@ async fn append(
     };
     match writer.send(msg).await {
         Ok(Ok(part)) => Ok(part),
-        Ok(Err(e)) => Err(Failure::permanent(e)),
-        Err(e) => Err(Failure::permanent(format!("writer unavailable: {e}"))),
+        Ok(Err(e)) => Err(Failure::permanent(e.kind, e.message)),
+        Err(e) => Err(Failure::permanent(
+            ErrorKind::Internal,
+            format!("writer unavailable: {e}"),
+        )),
     }
 }
 
 fn too_large(len: u64, limit: u64) -> Failure {
-    Failure::permanent(format!(
-        "body of {len} bytes or more exceeds the limit of {limit} bytes"
-    ))
+    Failure::permanent(
+        ErrorKind::TooLarge,
+        format!("body of {len} bytes or more exceeds the limit of {limit} bytes"),
+    )
 }
 
 #[cfg(test)]

@@ -7,8 +7,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// One thing to download.
+/// One thing to download. Build it with [`Job::new`] (fields may be added in later versions).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Job {
     /// A short name for reports (a country code such as `BR`, or the URL itself).
     pub key: String,
@@ -41,6 +42,7 @@ impl Job {
 
 /// How one job ended. Every job ends in exactly one of these.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Outcome {
     /// The body was stored completely under this name (relative to the sink).
     Downloaded(PathBuf),
@@ -49,8 +51,85 @@ pub enum Outcome {
     /// The file already existed and the config asked to skip existing files.
     Skipped,
     /// Anything else: a status other than 200 and 404, a transport error, a timeout, a body over
-    /// the size limit, a failed write. The message says which.
-    Error(String),
+    /// the size limit, a failed write. Its kind says which, its message says how.
+    Error(JobError),
+}
+
+/// Why a job failed: a kind to act on, and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct JobError {
+    /// What went wrong, as a category.
+    pub kind: ErrorKind,
+    /// What went wrong, in words (`HTTP error 418 - I'm a teapot`, `timed out after 30s ...`).
+    pub message: String,
+}
+
+impl JobError {
+    /// An error of `kind` saying `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        JobError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for JobError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The kinds of [`JobError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The URL is not an absolute http(s) URL.
+    InvalidUrl,
+    /// No connection could be made, or it broke before a response came.
+    Connect,
+    /// The TLS handshake failed (a certificate error, say); never retried.
+    Tls,
+    /// The attempt's deadline passed.
+    Timeout,
+    /// The server answered a status other than 200 and 404.
+    Status,
+    /// A redirect could not be followed (a loop, a non-http target, https to http).
+    Redirect,
+    /// The body was larger than the limit, announced or streamed.
+    TooLarge,
+    /// The body ended before it was complete (a cut connection, a short Content-Length).
+    Truncated,
+    /// The response broke the HTTP rules.
+    Protocol,
+    /// The file name could not be made (the metadata gave no usable name, say).
+    Name,
+    /// The body could not be stored (a full disk, a name already stored by another job).
+    Write,
+    /// The engine itself failed (a panic caught, a fetcher that died).
+    Internal,
+}
+
+impl ErrorKind {
+    /// The kind in snake case, as `--json` writes it: `invalid_url`, `connect`, `tls`, `timeout`,
+    /// `status`, `redirect`, `too_large`, `truncated`, `protocol`, `name`, `write`, `internal`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidUrl => "invalid_url",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Status => "status",
+            ErrorKind::Redirect => "redirect",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::Truncated => "truncated",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Name => "name",
+            ErrorKind::Write => "write",
+            ErrorKind::Internal => "internal",
+        }
+    }
 }
 
 impl Outcome {
@@ -67,6 +146,7 @@ impl Outcome {
 
 /// The record of one finished job, as the reporter and subscribers see it.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct JobReport {
     /// The job as it was read from the source.
     pub job: Job,
@@ -85,6 +165,7 @@ pub struct JobReport {
 /// What subscribers receive: one [`Event::Job`] per job, then one [`Event::Done`]; after that the
 /// channel is closed, so `for event in rx` ends by itself.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Event {
     /// A job finished.
     Job(JobReport),
@@ -94,6 +175,7 @@ pub enum Event {
 
 /// The counts of a finished run. `downloaded + not_found + errors + skipped + cancelled == jobs`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Summary {
     /// Jobs read from the source and handed to fetchers.
     pub jobs: u64,

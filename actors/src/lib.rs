@@ -108,7 +108,7 @@ use tokio::sync::{oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, ConfigBuilder, ConfigError, Namer, Progress};
-pub use job::{Event, Job, JobReport, Outcome, Summary};
+pub use job::{ErrorKind, Event, Job, JobError, JobReport, Outcome, Summary};
 pub use life::live_actors;
 pub use reporter::Listener;
 pub use sink::{is_safe_relative, DirSink, Part, Sink};

@@ -25,7 +25,7 @@ use futures_util::{Stream, StreamExt};
 use tokio::sync::oneshot;
 
 use crate::fetcher::{Fetcher, Shared};
-use crate::job::{Job, JobReport, Outcome};
+use crate::job::{ErrorKind, Job, JobError, JobReport, Outcome};
 use crate::reporter::{Cancelled, Finished, Interrupted, Reporter, Total};
 
 /// A job for a fetcher, and how many tries it already had.
@@ -289,9 +289,10 @@ impl Handler<FetcherGone> for Supervisor {
             } else {
                 self.reporter.do_send(Finished(JobReport {
                     job: lost.job,
-                    outcome: Outcome::Error(
-                        "the fetcher handling this job stopped unexpectedly".into(),
-                    ),
+                    outcome: Outcome::Error(JobError::new(
+                        ErrorKind::Internal,
+                        "the fetcher handling this job stopped unexpectedly",
+                    )),
                     status: None,
                     bytes: 0,
                     elapsed: Duration::ZERO,

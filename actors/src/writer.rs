@@ -26,7 +26,7 @@ use actix::prelude::*;
 use bytes::Bytes;
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::job::{Job, JobReport, Outcome};
+use crate::job::{ErrorKind, Job, JobError, JobReport, Outcome};
 use crate::life::Life;
 use crate::reporter::{Finished, Reporter};
 use crate::sink::{Part, Sink};
@@ -80,7 +80,7 @@ impl Handler<Exists> for Writer {
 
 /// Append `piece` to the body of `job`, starting it when `part` is `None`.
 #[derive(Message)]
-#[rtype(result = "Result<PartState, String>")]
+#[rtype(result = "Result<PartState, JobError>")]
 pub(crate) struct Append {
     pub job: Job,
     pub part: Option<PartState>,
@@ -182,19 +182,22 @@ impl Writer {
         ctx: &mut SyncContext<Self>,
         what: &str,
         work: impl FnOnce(&dyn Sink) -> std::io::Result<T>,
-    ) -> Result<T, String> {
+    ) -> Result<T, JobError> {
         if self.gate.closed.load(Ordering::SeqCst) {
-            return Err(CANCELLED.into());
+            return Err(JobError::new(ErrorKind::Internal, CANCELLED));
         }
         let sink = &*self.sink;
         match catch_unwind(AssertUnwindSafe(|| work(sink))) {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(format!("cannot write {what}: {e}")),
+            Ok(Err(e)) => Err(JobError::new(
+                ErrorKind::Write,
+                format!("cannot write {what}: {e}"),
+            )),
             Err(panic) => {
                 ctx.stop();
-                Err(format!(
-                    "writer panicked: {}",
-                    crate::panic_message(&*panic)
+                Err(JobError::new(
+                    ErrorKind::Internal,
+                    format!("writer panicked: {}", crate::panic_message(&*panic)),
                 ))
             }
         }
@@ -218,8 +221,9 @@ impl Handler<Save> for Writer {
         let what = file.display().to_string();
         let job = report.job.clone();
         let stored = if !self.gate.claim(&file) {
-            Err(format!(
-                "{what} was already saved by another job of this run; not overwritten"
+            Err(JobError::new(
+                ErrorKind::Write,
+                format!("{what} was already saved by another job of this run; not overwritten"),
             ))
         } else {
             self.guarded(ctx, &what, |sink| match body {
@@ -248,7 +252,7 @@ impl Handler<Save> for Writer {
             Err(e) => report.outcome = Outcome::Error(e),
         }
         report.elapsed = started.elapsed();
-        if matches!(&report.outcome, Outcome::Error(e) if e == CANCELLED) {
+        if matches!(&report.outcome, Outcome::Error(e) if e.message == CANCELLED) {
             return;
         }
         self.reporter.do_send(Finished(report));
@@ -256,7 +260,7 @@ impl Handler<Save> for Writer {
 }
 
 impl Handler<Append> for Writer {
-    type Result = Result<PartState, String>;
+    type Result = Result<PartState, JobError>;
 
     fn handle(&mut self, msg: Append, ctx: &mut SyncContext<Self>) -> Self::Result {
         let gate = Arc::clone(&self.gate);

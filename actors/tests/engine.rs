@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 use common::{body_for, closed_port, every_code, TestServer};
-use flags_actors::{Config, Crawler, DirSink, Event, Job, Namer, Outcome, Sink, Summary};
+use flags_actors::{
+    Config, Crawler, DirSink, ErrorKind, Event, Job, Namer, Outcome, Sink, Summary,
+};
 
 /// The first 194 codes answer; the others are 404.
 fn found_codes() -> HashSet<String> {
@@ -151,11 +153,13 @@ fn server_errors_and_closed_ports_are_errors_with_messages() {
         let Event::Job(r) = event else { continue };
         match &r.outcome {
             Outcome::Error(msg) if r.job.key.starts_with("boom") => {
-                assert_eq!(msg, "HTTP error 500 - Internal Server Error");
+                assert_eq!(msg.message, "HTTP error 500 - Internal Server Error");
+                assert_eq!(msg.kind, ErrorKind::Status);
                 assert_eq!(r.status, Some(500));
             }
             Outcome::Error(msg) if r.job.key.starts_with("dead") => {
-                assert!(msg.to_lowercase().contains("connect"), "{msg}");
+                assert!(msg.message.to_lowercase().contains("connect"), "{msg}");
+                assert_eq!(msg.kind, ErrorKind::Connect);
                 assert_eq!(r.status, None);
             }
             Outcome::Downloaded(_) => assert!(r.job.key.starts_with("ok")),
@@ -322,7 +326,7 @@ fn a_sink_panic_fails_that_job_only_and_the_writer_is_replaced() {
         })
         .unwrap();
     assert!(
-        matches!(&msg, Outcome::Error(m) if m.contains("writer panicked") && m.contains("sink refuses")),
+        matches!(&msg, Outcome::Error(m) if m.message.contains("writer panicked") && m.message.contains("sink refuses") && m.kind == ErrorKind::Internal),
         "{msg:?}"
     );
 }
@@ -370,7 +374,7 @@ fn a_fetcher_panic_fails_that_job_only_and_the_fetcher_is_replaced() {
         })
         .unwrap();
     assert_eq!(failed.job.key, codes[3]);
-    assert!(matches!(&failed.outcome, Outcome::Error(m) if m.contains("fetcher panicked")));
+    assert!(matches!(&failed.outcome, Outcome::Error(m) if m.message.contains("fetcher panicked")));
     assert!(dir.path().join(format!("named-{}.gif", codes[4])).exists());
 }
 

@@ -42,7 +42,7 @@ fn errors(events: &[Event]) -> Vec<(String, String)> {
         .iter()
         .filter_map(|e| match e {
             Event::Job(r) => match &r.outcome {
-                Outcome::Error(m) => Some((r.job.key.clone(), m.clone())),
+                Outcome::Error(m) => Some((r.job.key.clone(), m.message.clone())),
                 _ => None,
             },
             _ => None,

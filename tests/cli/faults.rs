@@ -282,4 +282,5 @@ fn a_200_whose_body_fails_says_200_in_json() {
         (Some("error"), Some(200)),
         "{job}"
     );
+    assert_eq!(job["error_kind"], "truncated", "{job}");
 }

@@ -124,6 +124,7 @@ fn a_certificate_error_is_not_retried() {
         .unwrap();
     let job: serde_json::Value = serde_json::from_str(job).unwrap();
     assert_eq!(job["attempts"], 1, "{job}");
+    assert_eq!(job["error_kind"], "tls", "{job}");
     assert!(
         job["error"].as_str().unwrap().contains("certificate"),
         "{job}"
