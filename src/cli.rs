@@ -110,6 +110,10 @@ pub struct CrawlArgs {
     /// self-signed certificate).
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
+    /// Send this header with every request, as 'Name: value' (repeatable; replaces the default
+    /// User-Agent or Accept-Encoding when it names them).
+    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'")]
+    pub header: Vec<String>,
     /// Download the URLs listed in FILE (one per line; blank lines and # comments skipped; - for
     /// standard input) instead of flags. Each is saved as DIR/{host}[_{port}]/{path}.
     #[arg(short = 'i', long, value_name = "FILE")]
@@ -265,6 +269,19 @@ impl CrawlArgs {
         if self.max_size == 0 {
             return Err(usage("--max-size BYTES must be >= 1"));
         }
+        for h in &self.header {
+            let valid = split_header(h).is_some_and(|(name, value)| {
+                flags_actors::Config::builder()
+                    .header(name, value)
+                    .build()
+                    .is_ok()
+            });
+            if !valid {
+                return Err(usage(format!(
+                    "-H {h:?}: a header is 'Name: value', with a valid name and value"
+                )));
+            }
+        }
         if let Some(s) = self
             .retry_status
             .iter()
@@ -318,6 +335,12 @@ impl CrawlArgs {
             cacert,
         })
     }
+}
+
+/// `-H 'Name: value'` as its name and value.
+pub fn split_header(raw: &str) -> Option<(&str, &str)> {
+    let (name, value) = raw.split_once(':')?;
+    (!name.trim().is_empty()).then_some((name.trim(), value.trim()))
 }
 
 /// `--cacert`: a readable PEM file with at least one certificate.

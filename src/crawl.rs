@@ -486,6 +486,13 @@ fn config(args: &CrawlArgs, plan: &Plan, pool: usize) -> Result<Config, flags_ac
     for s in &args.retry_status {
         builder = builder.retry_status(*s);
     }
+    for (name, value) in args
+        .header
+        .iter()
+        .filter_map(|h| crate::cli::split_header(h))
+    {
+        builder = builder.header(name, value);
+    }
     if args.metadata {
         builder = builder.namer(CountryNamer);
     }

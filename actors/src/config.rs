@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use awc::http::header::{HeaderName, HeaderValue};
+
 use crate::job::Job;
 
 /// Picks a file name for a job from the body of its `meta_url` (the book's flags3 names each flag
@@ -22,7 +24,8 @@ pub trait Namer: Send + Sync + 'static {
 /// How the reporter shows progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress {
-    /// An indicatif bar on stderr, redrawn on a timer; drawn only when stderr is a terminal.
+    /// An indicatif bar on stderr, redrawn on a timer; drawn only when stderr is a terminal, and
+    /// only in builds with the `progress-bar` feature (on by default; without it, nothing).
     Bar,
     /// Nothing.
     Hidden,
@@ -47,6 +50,9 @@ pub enum ConfigError {
     /// An extra root certificate could not be read.
     #[error("cannot read root certificate: {0}")]
     BadCertificate(String),
+    /// A request header has an invalid name or value.
+    #[error("invalid request header {0:?}")]
+    BadHeader(String),
 }
 
 /// The crawl configuration. Build it with [`Config::builder`]; every field has a default that
@@ -72,6 +78,7 @@ pub struct Config {
     pub(crate) grace: Duration,
     pub(crate) root_certs: Vec<Vec<u8>>,
     pub(crate) namer: Option<Arc<dyn Namer>>,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl fmt::Debug for Config {
@@ -114,6 +121,7 @@ impl Default for Config {
             grace: Duration::from_secs(5),
             root_certs: Vec::new(),
             namer: None,
+            headers: Vec::new(),
         }
     }
 }
@@ -124,6 +132,7 @@ impl Config {
         ConfigBuilder {
             config: Config::default(),
             cert_error: None,
+            header_error: None,
         }
     }
 
@@ -162,6 +171,7 @@ impl Config {
 pub struct ConfigBuilder {
     config: Config,
     cert_error: Option<String>,
+    header_error: Option<String>,
 }
 
 impl ConfigBuilder {
@@ -284,6 +294,22 @@ impl ConfigBuilder {
         self
     }
 
+    /// Send this header with every request (repeatable; a later value for the same name replaces
+    /// an earlier one, and replaces the default `User-Agent` or `Accept-Encoding`).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        match (
+            HeaderName::from_bytes(name.trim().as_bytes()),
+            HeaderValue::from_str(value.trim()),
+        ) {
+            (Ok(n), Ok(v)) => {
+                self.config.headers.retain(|(have, _)| *have != n);
+                self.config.headers.push((n, v));
+            }
+            _ => self.header_error = Some(format!("{name}: {value}")),
+        }
+        self
+    }
+
     /// Name files from each job's `meta_url` body.
     pub fn namer(mut self, namer: impl Namer) -> Self {
         self.config.namer = Some(Arc::new(namer));
@@ -295,6 +321,9 @@ impl ConfigBuilder {
         let c = self.config;
         if let Some(e) = self.cert_error {
             return Err(ConfigError::BadCertificate(e));
+        }
+        if let Some(h) = self.header_error {
+            return Err(ConfigError::BadHeader(h));
         }
         if c.pool_size == 0 {
             return Err(ConfigError::ZeroPool);
@@ -342,6 +371,20 @@ mod tests {
             .root_certificates_pem(b"junk")
             .build()
             .is_err());
+        assert!(matches!(
+            Config::builder().header("Bad Name", "x").build(),
+            Err(ConfigError::BadHeader(_))
+        ));
+        assert!(matches!(
+            Config::builder().header("X-Ok", "line\nbreak").build(),
+            Err(ConfigError::BadHeader(_))
+        ));
+        let c = Config::builder()
+            .header("X-A", "1")
+            .header("x-a", "2")
+            .build()
+            .unwrap();
+        assert_eq!(c.headers.len(), 1, "a later value replaces an earlier one");
     }
 
     #[test]

@@ -220,22 +220,31 @@ fn build_client(config: &Config, hosts: &Rc<Hosts>) -> Client {
 /// A GET whose body is passed on exactly as the server sent it: never decoded, even when an
 /// embedding program's feature flags turn awc's decompression on (the body is checked against
 /// Content-Length, which counts the bytes on the wire).
-fn get(client: &Client, url: &str) -> ClientRequest {
-    client
+fn get(client: &Client, config: &Config, url: &str) -> ClientRequest {
+    let mut request = client
         .get(url)
         .no_decompress()
-        .insert_header((header::ACCEPT_ENCODING, "identity"))
+        .insert_header((header::ACCEPT_ENCODING, "identity"));
+    for (name, value) in &config.headers {
+        request = request.insert_header((name.clone(), value.clone()));
+    }
+    request
 }
 
 /// Sends one request. One that meets a pooled connection the server had already closed is sent
 /// again at once on a fresh connection (RFC 9112 §9.3.1): that is not an attempt, and happens at
 /// most once.
-async fn send(clients: &Clients, ex: &Exchange, url: &str) -> Result<Response, Failure> {
+async fn send(
+    clients: &Clients,
+    config: &Config,
+    ex: &Exchange,
+    url: &str,
+) -> Result<Response, Failure> {
     ex.begin();
-    match get(&clients.pooled, url).send().await {
+    match get(&clients.pooled, config, url).send().await {
         Err(e) if ex.stale() && broken_connection(&e) => {
             ex.begin();
-            get(&clients.fresh, url)
+            get(&clients.fresh, config, url)
                 .force_close()
                 .send()
                 .await
@@ -482,7 +491,7 @@ async fn fetch_inner(
     let mut current = url.to_string();
     let mut hops = 0;
     let (mut resp, status) = loop {
-        let mut resp = send(client, ex, &current).await?;
+        let mut resp = send(client, config, ex, &current).await?;
         let status = resp.status();
         last_status.set(Some(status.as_u16()));
         if closes_after(&resp) {

@@ -85,6 +85,7 @@
 
 #![warn(missing_docs)]
 
+mod bar;
 mod config;
 mod fetcher;
 mod job;

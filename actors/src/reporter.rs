@@ -1,6 +1,6 @@
 //! The **Reporter**: the single place that counts.
 //!
-//! Owns: the running [`Summary`], the indicatif progress bar, the subscribers' channels and the
+//! Owns: the running [`Summary`], the progress bar (see `bar`), the subscribers' channels and the
 //! embedder's event listener.
 //! Receives: [`Finished`] from fetchers (and from the supervisor for jobs whose fetcher died),
 //! [`Total`] and [`Cancelled`] from the supervisor, [`Finalize`] from the run when an interrupted
@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use crossbeam_channel::Sender;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::oneshot;
 
+use crate::bar::Bar;
 use crate::config::Progress;
 use crate::job::{Event, JobReport, Outcome, Summary};
 use crate::life::Life;
@@ -49,7 +49,7 @@ pub(crate) struct Reporter {
     total: Option<u64>,
     interrupted: bool,
     started: Instant,
-    bar: ProgressBar,
+    bar: Bar,
     subscribers: Vec<Sender<Event>>,
     listener: Option<Listener>,
     done: Option<oneshot::Sender<Summary>>,
@@ -65,14 +65,7 @@ impl Reporter {
         done: oneshot::Sender<Summary>,
         life: Life,
     ) -> Self {
-        let target = match progress {
-            Progress::Bar if std::io::IsTerminal::is_terminal(&std::io::stderr()) => {
-                ProgressDrawTarget::stderr_with_hz(10)
-            }
-            _ => ProgressDrawTarget::hidden(),
-        };
-        let bar = ProgressBar::with_draw_target(None, target);
-        bar.set_style(spinner_style());
+        let bar = Bar::new(progress);
         Reporter {
             capacity,
             summary: Summary::default(),
@@ -138,11 +131,7 @@ impl Reporter {
         self.summary.interrupted = self.interrupted;
         self.summary.elapsed = self.started.elapsed();
         self.bar.set_message(self.counts_message());
-        if self.interrupted {
-            self.bar.abandon();
-        } else {
-            self.bar.finish();
-        }
+        self.bar.end(!self.interrupted);
         let summary = self.summary.clone();
         self.emit(Event::Done(summary));
         // Closing the channels tells subscribers that nothing more will come.
@@ -151,30 +140,6 @@ impl Reporter {
         // The summary is read after the Done event was counted, so events_dropped is final.
         let _ = done.send(self.summary.clone());
     }
-}
-
-fn spinner_style() -> ProgressStyle {
-    ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos} done, {rate} | {msg}")
-        .map(with_rate)
-        .unwrap_or_else(|_| ProgressStyle::default_spinner())
-}
-
-fn bar_style() -> ProgressStyle {
-    ProgressStyle::with_template(
-        "[{elapsed_precise}] {bar:30} {pos}/{len} {rate} ETA {eta} | {msg}",
-    )
-    .map(with_rate)
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-}
-
-/// Jobs per second as a whole number (indicatif's `{per_sec}` prints four decimals).
-fn with_rate(style: ProgressStyle) -> ProgressStyle {
-    style.with_key(
-        "rate",
-        |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-            let _ = write!(w, "{:.0}/s", state.per_sec());
-        },
-    )
 }
 
 impl Actor for Reporter {
@@ -214,7 +179,7 @@ impl Handler<Finished> for Reporter {
             Outcome::Skipped => self.summary.skipped += 1,
             Outcome::Error(_) => self.summary.errors += 1,
         }
-        self.bar.inc(1);
+        self.bar.inc();
         self.emit(Event::Job(report));
         self.maybe_finish(false);
         self.stop_when_done(ctx);
@@ -230,9 +195,6 @@ impl Handler<Total> for Reporter {
         }
         // When interrupted, the bar keeps showing the whole job list: the rest were not attempted.
         if !self.interrupted {
-            if self.bar.length().is_none() {
-                self.bar.set_style(bar_style());
-            }
             self.bar.set_length(msg.jobs);
         }
         self.maybe_finish(false);

@@ -137,3 +137,103 @@ fn a_200_whose_body_fails_keeps_its_status() {
         assert_eq!(r.status, Some(200), "{r:?}");
     }
 }
+
+#[test]
+fn network_faults_each_end_in_one_outcome_of_the_right_kind() {
+    use flags_actors::ErrorKind;
+    use std::io::Write;
+
+    let server = RawServer::start(|path, stream| {
+        let raw: &[u8] = match path {
+            "/truncated" => b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this",
+            "/garbage" => b"SSH-2.0-OpenSSH_9.2\r\n\r\n",
+            "/large" => b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n",
+            "/teapot" => b"HTTP/1.1 418 I'm a teapot\r\nContent-Length: 0\r\n\r\n",
+            "/loop" => b"HTTP/1.1 302 Found\r\nLocation: /loop\r\nContent-Length: 0\r\n\r\n",
+            "/ftp" => {
+                b"HTTP/1.1 302 Found\r\nLocation: ftp://127.0.0.1/x\r\nContent-Length: 0\r\n\r\n"
+            }
+            "/stall" => {
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+                std::thread::sleep(std::time::Duration::from_secs(3));
+                return;
+            }
+            "/reset" => return common::raw::reset(stream.try_clone().unwrap()),
+            _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+        };
+        let _ = stream.write_all(raw);
+        if path == "/large" {
+            let _ = stream.write_all(&[0u8; 5000]);
+        }
+    });
+    let closed = format!("http://127.0.0.1:{}/x", common::closed_port());
+    let cases = [
+        (
+            "truncated",
+            format!("{}/truncated", server.base),
+            ErrorKind::Truncated,
+        ),
+        (
+            "garbage",
+            format!("{}/garbage", server.base),
+            ErrorKind::Protocol,
+        ),
+        (
+            "large",
+            format!("{}/large", server.base),
+            ErrorKind::TooLarge,
+        ),
+        (
+            "teapot",
+            format!("{}/teapot", server.base),
+            ErrorKind::Status,
+        ),
+        ("loop", format!("{}/loop", server.base), ErrorKind::Redirect),
+        ("ftp", format!("{}/ftp", server.base), ErrorKind::Redirect),
+        (
+            "stall",
+            format!("{}/stall", server.base),
+            ErrorKind::Timeout,
+        ),
+        (
+            "reset",
+            format!("{}/reset", server.base),
+            ErrorKind::Connect,
+        ),
+        ("closed", closed, ErrorKind::Connect),
+        (
+            "not-a-url",
+            "ftp://127.0.0.1/file".to_string(),
+            ErrorKind::InvalidUrl,
+        ),
+    ];
+    let jobs = cases
+        .iter()
+        .map(|(key, url, _)| Job::new(*key, url.clone(), *key))
+        .collect();
+    let config = Config::builder()
+        .pool_size(4)
+        .max_body(1000)
+        .timeout(std::time::Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (reports, s) = run(config, dir.path(), jobs);
+    assert_eq!(
+        (s.jobs, s.errors),
+        (cases.len() as u64, cases.len() as u64),
+        "{s:?}"
+    );
+    for (key, _, kind) in &cases {
+        let r = reports.iter().find(|r| r.job.key == *key).unwrap();
+        match &r.outcome {
+            Outcome::Error(e) => assert_eq!(e.kind, *kind, "{key}: {e}"),
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no file from a fault"
+    );
+}

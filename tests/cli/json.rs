@@ -51,3 +51,52 @@ fn every_code_as_json_lines() {
         summary["downloaded"], summary["not_found"]
     )));
 }
+
+#[test]
+fn headers_given_with_dash_h_reach_the_server() {
+    use std::sync::{Arc, Mutex};
+
+    use actix_web::{web, HttpRequest, HttpResponse};
+
+    let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    let server = crate::common::TestServer::start(move |cfg| {
+        let log = Arc::clone(&log);
+        cfg.default_service(web::to(move |req: HttpRequest| {
+            let log = Arc::clone(&log);
+            async move {
+                let get = |h: &str| {
+                    req.headers()
+                        .get(h)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string()
+                };
+                log.lock()
+                    .unwrap()
+                    .push((get("authorization"), get("user-agent")));
+                HttpResponse::Ok().body("ok")
+            }
+        }));
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = flags()
+        .args([
+            "BR",
+            "-H",
+            "Authorization: Bearer t0k3n",
+            "-H",
+            "User-Agent: my-bot/1",
+        ])
+        .arg("-s")
+        .arg(format!("{}/flags", server.base))
+        .arg("-d")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [("Bearer t0k3n".to_string(), "my-bot/1".to_string())]
+    );
+}
