@@ -41,8 +41,15 @@
 //!    client's connection limit is the pool size, not awc's default of 100).
 //! 4. Memory is bounded by the pool size (and the body limit), not by the number of jobs.
 //! 5. The run ends by itself when the last outcome is in.
-//! 6. When the shutdown future resolves, dispatch stops; in-flight jobs get the grace period to
-//!    finish, the rest are cancelled, and no temp file remains.
+//! 6. When the shutdown future resolves (or a [`CancelHandle`] is used), dispatch stops; in-flight
+//!    jobs get the grace period to finish, the rest are cancelled, and no temp file remains. Past
+//!    the grace period, stores under way finish before the summary: a file under its final name
+//!    is always counted as downloaded.
+//! 7. When [`Crawler::run`] returns, nothing of the run remains: no actor (see [`live_actors`]),
+//!    timer, thread, connection or request of it.
+//! 8. Nothing that may block runs on an event loop: a source that may block is read on a thread
+//!    of its own ([`blocking_source`]), the sink is called only on the writer's threads, and every
+//!    body reaches it as a reader, in pieces, whatever its size.
 //!
 //! # Backpressure and shutdown
 //!
