@@ -85,6 +85,7 @@ fn a_sink_without_begin_gets_a_64_mib_body_in_small_memory() {
     assert_eq!(sink.len.load(Ordering::SeqCst), BODY as u64);
     assert_eq!(sink.sum.load(Ordering::SeqCst), expected, "body intact");
     let peak = peak_rss_mib();
+    println!("peak RSS {peak} MiB for a {} MiB body", BODY >> 20);
     // Whole, the body alone would need 64 MiB.
     assert!(peak < 32, "peak RSS {peak} MiB");
 }
