@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
-use common::{body_for, closed_port, every_code, TestServer};
+use common::{assert_adds_up, body_for, closed_port, every_code, TestServer};
 use flags_actors::{
     Config, Crawler, DirSink, ErrorKind, Event, Job, Namer, Outcome, Sink, Summary,
 };
@@ -62,14 +62,6 @@ fn spawn_and_join(crawler: Crawler, jobs: Vec<Job>) -> (Vec<Event>, Summary) {
     let events: Vec<Event> = rx.iter().collect();
     let summary = handle.join().expect("summary");
     (events, summary)
-}
-
-fn assert_adds_up(s: &Summary) {
-    assert_eq!(
-        s.downloaded + s.not_found + s.errors + s.skipped + s.cancelled,
-        s.jobs,
-        "{s:?}"
-    );
 }
 
 #[test]

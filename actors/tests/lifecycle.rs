@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpResponse};
-use common::{body_for, TestServer};
-use flags_actors::{live_actors, Config, Crawler, DirSink, Job, Sink, Summary};
+use common::{assert_adds_up, body_for, TestServer};
+use flags_actors::{live_actors, Config, Crawler, DirSink, Job, Sink};
 
 /// 20 jobs: even numbers answer a body after `delay`, odd ones 404. Every request's arrival time
 /// is recorded.
@@ -54,14 +54,6 @@ fn turn() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn adds_up(s: &Summary) {
-    assert_eq!(
-        s.downloaded + s.not_found + s.errors + s.skipped + s.cancelled,
-        s.jobs,
-        "{s:?}"
-    );
-}
-
 #[test]
 fn fifty_runs_in_one_system_leave_nothing_behind() {
     let _turn = turn();
@@ -73,7 +65,7 @@ fn fifty_runs_in_one_system_leave_nothing_behind() {
             let crawler = Crawler::new(config, DirSink::new(dir.path()).unwrap());
             let s = crawler.run(jobs(&server.base, 20), pending()).await;
             assert_eq!((s.jobs, s.downloaded), (20, 10), "round {round}: {s:?}");
-            adds_up(&s);
+            assert_adds_up(&s);
             assert_eq!(live_actors(), 0, "round {round}: actors left running");
         }
         // Nothing of the 50 runs wakes up later either (the reporter's redraw timer, a fetcher's
@@ -107,7 +99,7 @@ fn a_cancelled_run_sends_no_request_after_it_returned() {
         let s = crawler.run(jobs(&server.base, 200), pending()).await;
         let returned = Instant::now();
         assert!(s.interrupted && s.cancelled > 0, "{s:?}");
-        adds_up(&s);
+        assert_adds_up(&s);
         assert_eq!(live_actors(), 0, "actors left running after run returned");
         actix_rt::time::sleep(Duration::from_millis(800)).await;
         let late = arrivals
@@ -146,7 +138,7 @@ fn a_run_stopped_past_its_grace_counts_every_file_on_disk() {
         let crawler = Crawler::new(config, sink);
         let shutdown = actix_rt::time::sleep(Duration::from_millis(150));
         let s = crawler.run(jobs(&server.base, 2000), shutdown).await;
-        adds_up(&s);
+        assert_adds_up(&s);
         assert!(s.interrupted && s.cancelled > 0, "{s:?}");
         let on_disk = std::fs::read_dir(dir.path()).unwrap().count() as u64;
         assert_eq!(on_disk, s.downloaded, "files on disk vs downloaded: {s:?}");

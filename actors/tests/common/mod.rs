@@ -97,3 +97,12 @@ pub fn body_for(cc: &str) -> Vec<u8> {
     }
     out
 }
+
+/// Every job read is in exactly one count.
+pub fn assert_adds_up(s: &flags_actors::Summary) {
+    assert_eq!(
+        s.downloaded + s.not_found + s.errors + s.skipped + s.cancelled,
+        s.jobs,
+        "{s:?}"
+    );
+}
