@@ -535,7 +535,7 @@ async fn fetch_inner(
         let body = read_body(&mut resp, limit, stream_to)
             .await
             .map_err(with_status)?;
-        if is_chunked(&resp) && ex.hit_end() {
+        if has_token(&resp, header::TRANSFER_ENCODING, "chunked") && ex.hit_end() {
             // awc ends a chunked body quietly when the connection closes before the last chunk.
             return Err(with_status(Failure::transient(
                 ErrorKind::Truncated,
@@ -567,14 +567,17 @@ async fn fetch_inner(
 /// True for a response after which the server closes the connection: `Connection: close`, or
 /// HTTP/1.0 without `Connection: keep-alive` (which awc would wrongly keep).
 fn closes_after<S>(resp: &ClientResponse<S>) -> bool {
-    let has = |wanted: &str| {
-        resp.headers()
-            .get_all(header::CONNECTION)
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|token| token.trim().eq_ignore_ascii_case(wanted))
-    };
+    let has = |token| has_token(resp, header::CONNECTION, token);
     has("close") || (resp.version() == Version::HTTP_10 && !has("keep-alive"))
+}
+
+/// True when the comma-separated header `name` lists `token` (case-insensitive).
+fn has_token<S>(resp: &ClientResponse<S>, name: header::HeaderName, token: &str) -> bool {
+    resp.headers()
+        .get_all(name)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
 /// Only absolute http(s) URLs with a host are fetched; anything else is refused before any
@@ -633,16 +636,9 @@ fn redirect_target<S>(
 /// as empty; the wire presents it to awc as HTTP/1.0 on plain http, so only an https response
 /// still looks like this, and it is refused rather than stored empty.
 fn close_delimited<S>(resp: &ClientResponse<S>) -> bool {
-    resp.version() == awc::http::Version::HTTP_11
+    resp.version() == Version::HTTP_11
         && !resp.headers().contains_key(header::CONTENT_LENGTH)
         && !resp.headers().contains_key(header::TRANSFER_ENCODING)
-}
-
-fn is_chunked<S>(resp: &ClientResponse<S>) -> bool {
-    resp.headers()
-        .get_all(header::TRANSFER_ENCODING)
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.to_ascii_lowercase().contains("chunked"))
 }
 
 fn send_failure(e: SendRequestError) -> Failure {
@@ -658,16 +654,14 @@ fn send_failure(e: SendRequestError) -> Failure {
             Failure::permanent(ErrorKind::Protocol, e.to_string())
         }
         SendRequestError::Timeout => Failure::transient(ErrorKind::Timeout, e.to_string()),
-        SendRequestError::Response(ParseError::Io(_)) | SendRequestError::Response(_) => {
-            Failure::transient(
-                if broken_connection(&e) {
-                    ErrorKind::Connect
-                } else {
-                    ErrorKind::Protocol
-                },
-                e.to_string(),
-            )
-        }
+        SendRequestError::Response(_) => Failure::transient(
+            if broken_connection(&e) {
+                ErrorKind::Connect
+            } else {
+                ErrorKind::Protocol
+            },
+            e.to_string(),
+        ),
         _ => Failure::transient(ErrorKind::Connect, e.to_string()),
     }
 }

@@ -6,8 +6,10 @@
 //! pieces); [`Append`] for the pieces of a body too large to hold in memory, written as they
 //! arrive (the [`PartState`] moves with the messages, so any writer thread can take the next).
 //! Sends: [`Finished`] to the reporter for every [`Save`]: a job is *downloaded* only once the
-//! sink returned `Ok`, and an error when another job of the run already stored the same name. The fetcher does not wait for the disk: it hands the body over and takes
-//! its next job, while a semaphore permit carried by the message bounds the bodies waiting here.
+//! sink returned `Ok`, and an error when another job of the run already stored the same name.
+//! The fetcher does not wait for the disk: it hands the body over and takes its next job, while a
+//! semaphore permit carried by the message bounds the bodies waiting here. Past the run's grace
+//! period a store is refused and not reported: the summary counts that job as cancelled.
 //!
 //! A panic inside the sink is caught: that store fails with the panic message and this writer is
 //! replaced (a `SyncContext` builds a fresh actor from its factory when one stops), so one bad job
