@@ -37,8 +37,10 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the flag site (the book's LOCAL, DELAY and ERROR servers).
+    /// Serve the flag site (the book's LOCAL, DELAY and ERROR servers), and a test site.
     Serve(ServeArgs),
+    /// Crawl a site: follow its links from the start URLs, politely, and save every page.
+    Crawl(SiteCrawlArgs),
 }
 
 /// Arguments of a crawl.
@@ -57,6 +59,28 @@ pub struct CrawlArgs {
     /// Limit to N first codes (after sorting).
     #[arg(short = 'l', long, value_name = "N", allow_negative_numbers = true)]
     pub limit: Option<i64>,
+    /// Server to crawl: LOCAL, DELAY, ERROR, REMOTE, or an http(s) URL of a site with the same
+    /// layout.
+    #[arg(short = 's', long, value_name = "LABEL|URL", default_value = "LOCAL")]
+    pub server: String,
+    /// Also fetch each flag's metadata.json and save the image as {Country}.gif (the book's flags3).
+    #[arg(long)]
+    pub metadata: bool,
+    /// Retries of transient failures (connect errors, timeouts, resets, truncated bodies, 408,
+    /// 429, 5xx), with exponential backoff and jitter; 404 is never retried.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retries: u32,
+    #[command(flatten)]
+    pub common: Common,
+    /// Download the URLs listed in FILE (one per line; blank lines and # comments skipped; - for
+    /// standard input) instead of flags. Each is saved as DIR/{host}[_{port}]/{path}.
+    #[arg(short = 'i', long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+}
+
+/// The options of every crawl, `flags` and `flags crawl` alike.
+#[derive(Debug, Args)]
+pub struct Common {
     /// Maximum concurrent requests (the actor pool size) [default: 100 for a server on this
     /// machine, 10 for any other; capped by the open-files limit].
     #[arg(
@@ -67,26 +91,15 @@ pub struct CrawlArgs {
         allow_negative_numbers = true
     )]
     pub max_req: Option<i64>,
-    /// Server to crawl: LOCAL, DELAY, ERROR, REMOTE, or an http(s) URL of a site with the same
-    /// layout.
-    #[arg(short = 's', long, value_name = "LABEL|URL", default_value = "LOCAL")]
-    pub server: String,
-    /// Print one line per flag instead of the progress bar.
+    /// Print one line per job instead of the progress bar.
     #[arg(short = 'v', long)]
     pub verbose: bool,
     /// Folder to save the flags in (created if missing).
     #[arg(short = 'd', long, value_name = "DIR", default_value = "downloaded")]
     pub dest: PathBuf,
-    /// Also fetch each flag's metadata.json and save the image as {Country}.gif (the book's flags3).
-    #[arg(long)]
-    pub metadata: bool,
     /// Print JSON Lines on stdout instead of the text reports.
     #[arg(long)]
     pub json: bool,
-    /// Retries of transient failures (connect errors, timeouts, resets, truncated bodies, 408,
-    /// 429, 5xx), with exponential backoff and jitter; 404 is never retried.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub retries: u32,
     /// Also retry this status (repeatable), e.g. 418 for the ERROR server.
     #[arg(long = "retry-status", value_name = "CODE")]
     pub retry_status: Vec<u16>,
@@ -103,7 +116,7 @@ pub struct CrawlArgs {
     /// TLS is not fetched in the clear unless you say so).
     #[arg(long = "allow-insecure-redirects")]
     pub allow_insecure_redirects: bool,
-    /// Do not download a flag whose file already exists in DIR.
+    /// Do not download what already exists in DIR (a file already there).
     #[arg(long = "skip-existing")]
     pub skip_existing: bool,
     /// Also trust the certificates in this PEM file for https (a private CA, a test server's
@@ -114,10 +127,49 @@ pub struct CrawlArgs {
     /// User-Agent or Accept-Encoding when it names them).
     #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'")]
     pub header: Vec<String>,
-    /// Download the URLs listed in FILE (one per line; blank lines and # comments skipped; - for
-    /// standard input) instead of flags. Each is saved as DIR/{host}[_{port}]/{path}.
-    #[arg(short = 'i', long, value_name = "FILE")]
-    pub input: Option<PathBuf>,
+}
+
+/// Arguments of `flags crawl`.
+#[derive(Debug, Args)]
+pub struct SiteCrawlArgs {
+    /// Where the crawl starts: http(s) URLs; their hosts are in scope.
+    #[arg(value_name = "URL", required = true)]
+    pub urls: Vec<String>,
+    /// Requests in flight to one host at most.
+    #[arg(long = "per-host", value_name = "N", default_value_t = 2)]
+    pub per_host: usize,
+    /// Pause between one request's end and the next one's start, per host, in seconds (a host then
+    /// gets one request at a time). robots.txt's Crawl-delay raises it (up to 30 s).
+    #[arg(long, value_name = "SECS", default_value_t = 0.0)]
+    pub delay: f64,
+    /// Follow links at most N steps from a start URL (start URLs are depth 0).
+    #[arg(long = "max-depth", value_name = "N")]
+    pub max_depth: Option<u32>,
+    /// Visit at most N pages.
+    #[arg(long = "max-pages", value_name = "N")]
+    pub max_pages: Option<u64>,
+    /// Also crawl this domain and its subdomains (repeatable).
+    #[arg(long = "allow-domain", value_name = "DOMAIN")]
+    pub allow_domain: Vec<String>,
+    /// Only visit URLs matching this regular expression (repeatable; start URLs always).
+    #[arg(long, value_name = "REGEX")]
+    pub include: Vec<String>,
+    /// Never visit URLs matching this regular expression (repeatable).
+    #[arg(long, value_name = "REGEX")]
+    pub exclude: Vec<String>,
+    /// Do not fetch or obey robots.txt.
+    #[arg(long = "ignore-robots")]
+    pub ignore_robots: bool,
+    /// Go on with the crawl recorded in DIR (after a crash, kill -9, Ctrl-C or --max-pages): the
+    /// pages left are fetched, the ones done are not.
+    #[arg(long)]
+    pub resume: bool,
+    /// Retries of transient failures (connect errors, timeouts, resets, truncated bodies, 408,
+    /// 429, 5xx); a 429 or 503 also pauses its host (Retry-After, or a doubling pause).
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub retries: u32,
+    #[command(flatten)]
+    pub common: Common,
 }
 
 /// Arguments of `flags serve`.
@@ -148,6 +200,13 @@ pub struct ServeArgs {
     /// Worker threads.
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
+    /// Also serve a generated test site of N linked pages at / (robots.txt, 404 links, off-site
+    /// links, a redirect, query strings, fragments, a <base href>), for `flags crawl`.
+    #[arg(long, value_name = "N")]
+    pub site: Option<u32>,
+    /// With --site: write the site as static files into DIR (for another web server) and exit.
+    #[arg(long, value_name = "DIR", requires = "site")]
+    pub export: Option<PathBuf>,
 }
 
 /// Where the crawl goes.
@@ -251,14 +310,70 @@ impl CrawlArgs {
     pub fn plan(&self) -> Result<Plan, UsageError> {
         let expanded = countries::expand(&self.cc)
             .ok_or_else(|| usage("each CC argument must be A to Z or AA to ZZ."))?;
-        if let Some(m) = self.max_req {
-            if m < 1 {
-                return Err(usage("--max-req CONCURRENT must be >= 1"));
-            }
-        }
+        let checked = self.common.check()?;
         if let Some(l) = self.limit {
             if l < 1 {
                 return Err(usage("--limit N must be >= 1"));
+            }
+        }
+        if let Some(input) = &self.input {
+            if self.all || self.every || !self.cc.is_empty() || self.limit.is_some() {
+                return Err(usage(
+                    "--input cannot be combined with country codes, -a, -e or -l",
+                ));
+            }
+            if self.metadata {
+                return Err(usage("--metadata works with flags only, not with --input"));
+            }
+            check_input(input)?;
+        }
+        let target = target(&self.server)?;
+
+        let mut codes: Vec<String> = if self.every {
+            countries::every_code()
+        } else if self.all {
+            COUNTRIES.iter().map(|(cc, _)| cc.to_string()).collect()
+        } else if expanded.is_empty() {
+            POP20.iter().map(|cc| cc.to_string()).collect()
+        } else {
+            expanded
+        };
+        codes.sort();
+        codes.dedup();
+        if let Some(l) = self.limit {
+            codes.truncate(usize::try_from(l).unwrap_or(usize::MAX));
+        }
+        Ok(Plan {
+            codes,
+            max_req: checked.max_req,
+            target,
+            dest: checked.dest,
+            timeout: checked.timeout,
+            input: self.input.clone(),
+            cacert: checked.cacert,
+        })
+    }
+}
+
+/// What every crawl checks and keeps of [`Common`].
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The requested pool size, if given.
+    pub max_req: Option<usize>,
+    /// Where files go.
+    pub dest: PathBuf,
+    /// Per-attempt deadline.
+    pub timeout: Duration,
+    /// Extra trusted certificates (`--cacert`), PEM.
+    pub cacert: Option<Vec<u8>>,
+}
+
+impl Common {
+    /// Checks the options every crawl shares.
+    pub fn check(&self) -> Result<Checked, UsageError> {
+        if let Some(m) = self.max_req {
+            if m < 1 {
+                return Err(usage("--max-req CONCURRENT must be >= 1"));
             }
         }
         if !(self.timeout.is_finite() && self.timeout > 0.0 && self.timeout <= 86_400.0) {
@@ -291,47 +406,17 @@ impl CrawlArgs {
                 "--retry-status {s}: only 400 to 599 can be retried, never 404"
             )));
         }
-        if let Some(input) = &self.input {
-            if self.all || self.every || !self.cc.is_empty() || self.limit.is_some() {
-                return Err(usage(
-                    "--input cannot be combined with country codes, -a, -e or -l",
-                ));
-            }
-            if self.metadata {
-                return Err(usage("--metadata works with flags only, not with --input"));
-            }
-            check_input(input)?;
-        }
         let cacert = match &self.cacert {
             Some(path) => Some(read_cacert(path)?),
             None => None,
         };
-        let target = target(&self.server)?;
         check_dest(&self.dest)?;
-
-        let mut codes: Vec<String> = if self.every {
-            countries::every_code()
-        } else if self.all {
-            COUNTRIES.iter().map(|(cc, _)| cc.to_string()).collect()
-        } else if expanded.is_empty() {
-            POP20.iter().map(|cc| cc.to_string()).collect()
-        } else {
-            expanded
-        };
-        codes.sort();
-        codes.dedup();
-        if let Some(l) = self.limit {
-            codes.truncate(usize::try_from(l).unwrap_or(usize::MAX));
-        }
-        Ok(Plan {
-            codes,
+        Ok(Checked {
             max_req: self
                 .max_req
                 .map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
-            target,
             dest: self.dest.clone(),
             timeout: Duration::from_secs_f64(self.timeout),
-            input: self.input.clone(),
             cacert,
         })
     }

@@ -49,7 +49,7 @@ impl Namer for CountryNamer {
 /// characters and characters Windows refuses are dropped; leading dots are removed (no `..`, no
 /// hidden files); at most 100 bytes.
 pub fn safe_file_stem(raw: &str) -> Option<String> {
-    let safe = crate::input::safe_segment(&raw.replace(' ', "_"))?;
+    let safe = flags_actors::safe_segment(&raw.replace(' ', "_"))?;
     let trimmed = safe.trim_end_matches(['.', '_']);
     (!trimmed.is_empty()).then(|| trimmed.to_string())
 }
@@ -71,7 +71,7 @@ fn answers(base: &str) -> bool {
 }
 
 /// True when the URL's host is this machine.
-fn is_loopback(base: &str) -> bool {
+pub(crate) fn is_loopback(base: &str) -> bool {
     url::Url::parse(base)
         .ok()
         .and_then(|u| {
@@ -110,7 +110,7 @@ fn open_files_limit() -> u64 {
 
 /// The pool size: the request, or the default for the site; never more than the jobs; checked
 /// against the open-files limit.
-fn pool_size(
+pub(crate) fn pool_size(
     max_req: Option<usize>,
     jobs: Option<usize>,
     local: bool,
@@ -129,7 +129,7 @@ fn pool_size(
     Ok(actual)
 }
 
-fn out(line: impl std::fmt::Display) {
+pub(crate) fn out(line: impl std::fmt::Display) {
     // A closed stdout (flags | head) must not turn into a panic.
     let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
@@ -150,7 +150,7 @@ fn initial_report(plan: &Plan, site: &str, pool: usize) {
     connections_line(pool);
 }
 
-fn connections_line(pool: usize) {
+pub(crate) fn connections_line(pool: usize) {
     if pool == 1 {
         out("1 connection will be used.");
     } else {
@@ -187,12 +187,13 @@ fn final_report(summary: &Summary, what: &str, not_attempted: u64, elapsed: Dura
     out(format_args!("Elapsed time: {:.2}s", elapsed.as_secs_f64()));
 }
 
-fn verbose_line(event: &Event) {
+pub(crate) fn verbose_line(event: &Event) {
     let Event::Job(r) = event else { return };
     match &r.outcome {
         Outcome::Downloaded(_) => out(format_args!("{} OK", r.job.key)),
         Outcome::NotFound => out(format_args!("{} not found: {}", r.job.key, r.job.url)),
         Outcome::Skipped => out(format_args!("{} skipped: file exists", r.job.key)),
+        Outcome::Redirected(to) => out(format_args!("{} redirected: {to}", r.job.key)),
         Outcome::Error(e) => out(format_args!("{} error: {e}", r.job.key)),
         other => out(format_args!("{} {}", r.job.key, other.kind())),
     }
@@ -200,12 +201,17 @@ fn verbose_line(event: &Event) {
 
 fn json_line(event: &Event) {
     let Event::Job(r) = event else { return };
+    out(job_json(r));
+}
+
+/// A job's `--json` line.
+pub(crate) fn job_json(r: &flags_actors::JobReport) -> serde_json::Value {
     let (file, error, kind) = match &r.outcome {
         Outcome::Downloaded(f) => (Some(f.display().to_string()), None, None),
         Outcome::Error(e) => (None, Some(e.message.as_str()), Some(e.kind.as_str())),
         _ => (None, None, None),
     };
-    out(serde_json::json!({
+    serde_json::json!({
         "type": "job",
         "code": r.job.key,
         "url": r.job.url,
@@ -217,18 +223,18 @@ fn json_line(event: &Event) {
         "file": file,
         "error": error,
         "error_kind": kind,
-    }));
+    })
 }
 
 /// SIGINT and SIGTERM, caught from the moment this is created (before anything is written), so a
 /// signal at any point of the crawl gets the orderly stop rather than the default death.
-struct Signals {
+pub(crate) struct Signals {
     int: Option<Signal>,
     term: Option<Signal>,
 }
 
 impl Signals {
-    fn install() -> Self {
+    pub(crate) fn install() -> Self {
         Signals {
             int: signal(SignalKind::interrupt()).ok(),
             term: signal(SignalKind::terminate()).ok(),
@@ -251,7 +257,7 @@ impl Signals {
     }
 
     /// Resolves on the first signal; from then on, a second one exits the process at once.
-    async fn first_then_exit_on_second(mut self) {
+    pub(crate) async fn first_then_exit_on_second(mut self) {
         self.next().await;
         eprintln!(
             "flags: stopping: in-flight requests get a few seconds; signal again to quit now"
@@ -369,7 +375,7 @@ async fn crawl(args: &CrawlArgs, plan: Plan) -> u8 {
         }
     };
 
-    if args.json {
+    if args.common.json {
         let (server, label) = match &source {
             Source::Flags { site, .. } => (site.clone(), plan.target.label.clone()),
             Source::Urls { name } => (name.clone(), "INPUT".to_string()),
@@ -391,9 +397,9 @@ async fn crawl(args: &CrawlArgs, plan: Plan) -> u8 {
         }
     }
     let mut crawler = Crawler::new(config, sink);
-    if args.json {
+    if args.common.json {
         crawler = crawler.on_event(json_line);
-    } else if args.verbose {
+    } else if args.common.verbose {
         crawler = crawler.on_event(verbose_line);
     }
     let shutdown = signals.first_then_exit_on_second();
@@ -414,7 +420,7 @@ async fn crawl(args: &CrawlArgs, plan: Plan) -> u8 {
     }
 
     let not_attempted = total.map(|t| (t as u64).saturating_sub(summary.finished()));
-    if args.json {
+    if args.common.json {
         out(serde_json::json!({
             "type": "summary",
             "jobs": total.map_or(summary.jobs, |t| t as u64),
@@ -470,10 +476,28 @@ fn flag_jobs(codes: &[String], site: &str, metadata: bool) -> Vec<Job> {
 
 /// The engine's config from the command line.
 fn config(args: &CrawlArgs, plan: &Plan, pool: usize) -> Result<Config, flags_actors::ConfigError> {
+    let mut builder = common_config(&args.common, plan.timeout, args.retries, pool);
+    if args.metadata {
+        builder = builder.namer(CountryNamer);
+    }
+    if let Some(pem) = &plan.cacert {
+        builder = builder.root_certificates_pem(pem);
+    }
+    builder.build()
+}
+
+/// The engine's config from the options every crawl shares.
+pub(crate) fn common_config(
+    common: &crate::cli::Common,
+    timeout: Duration,
+    retries: u32,
+    pool: usize,
+) -> flags_actors::ConfigBuilder {
+    let args = common;
     let mut builder = Config::builder()
         .pool_size(pool)
-        .timeout(plan.timeout)
-        .retries(args.retries)
+        .timeout(timeout)
+        .retries(retries)
         .max_body(args.max_size)
         .max_redirects(args.max_redirects)
         .allow_insecure_redirects(args.allow_insecure_redirects)
@@ -493,13 +517,7 @@ fn config(args: &CrawlArgs, plan: &Plan, pool: usize) -> Result<Config, flags_ac
     {
         builder = builder.header(name, value);
     }
-    if args.metadata {
-        builder = builder.namer(CountryNamer);
-    }
-    if let Some(pem) = &plan.cacert {
-        builder = builder.root_certificates_pem(pem);
-    }
-    builder.build()
+    builder
 }
 
 /// Starts the built-in server with `profile` on a free loopback port, inside this process.

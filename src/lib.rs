@@ -8,12 +8,16 @@
 //! - [`crawl`]: runs a checked crawl on the engine (`flags-actors`) and prints the book's reports.
 //! - [`server`]: the flag server (`flags serve`), also embedded when nothing answers at a local
 //!   label's address.
+//! - [`site`]: the generated test site `flags serve --site N` serves beside the flags.
+//! - [`site_crawl`]: `flags crawl`, a crawl of a site on the engine's frontier.
 
 pub mod cli;
 pub mod countries;
 pub mod crawl;
 pub mod input;
 pub mod server;
+pub mod site;
+pub mod site_crawl;
 
 use std::net::TcpListener;
 
@@ -51,6 +55,22 @@ pub fn serve(args: &ServeArgs) -> u8 {
         }
         options.dir = Some(dir.clone());
     }
+    if let Some(n) = args.site {
+        let site = site::Site::new(n);
+        if let Some(dir) = &args.export {
+            return match site.export(dir) {
+                Ok(()) => {
+                    println!("Wrote a test site of {n} pages to {}", dir.display());
+                    0
+                }
+                Err(e) => {
+                    eprintln!("flags serve: cannot write {}: {e}", dir.display());
+                    1
+                }
+            };
+        }
+        options.site = Some(site);
+    }
     let port = args.port.unwrap_or(args.profile.port());
     let listener = match TcpListener::bind((args.bind.as_str(), port)) {
         Ok(l) => l,
@@ -64,6 +84,9 @@ pub fn serve(args: &ServeArgs) -> u8 {
     let result = system.block_on(async move {
         let server = server::start(listener, options, args.workers)?;
         println!("Serving flags at http://{addr}/flags (Ctrl-C to stop)");
+        if let Some(n) = args.site {
+            println!("Serving a test site of {n} pages at http://{addr}/");
+        }
         let handle = server.handle();
         actix_rt::spawn(async move {
             let _ = actix_rt::signal::ctrl_c().await;

@@ -19,6 +19,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use rand::Rng;
 
 use crate::countries::COUNTRIES;
+use crate::site::{Answer, Site};
 
 /// What the server does besides serving flags.
 #[derive(Debug, Clone)]
@@ -32,6 +33,8 @@ pub struct ServerOptions {
     /// Serve this folder (`{dir}/{cc}/{cc}.gif`, `{dir}/{cc}/metadata.json`) instead of the built-in
     /// images.
     pub dir: Option<PathBuf>,
+    /// Also serve this generated test site (every path but `/flags/...`).
+    pub site: Option<Site>,
 }
 
 impl Default for ServerOptions {
@@ -41,6 +44,7 @@ impl Default for ServerOptions {
             error_rate: 0.0,
             error_status: StatusCode::IM_A_TEAPOT,
             dir: None,
+            site: None,
         }
     }
 }
@@ -81,7 +85,7 @@ impl Profile {
 }
 
 /// The files the server answers with, built once at start.
-struct Site {
+struct Flags {
     options: ServerOptions,
     files: HashMap<(String, String), (Bytes, &'static str)>,
 }
@@ -209,7 +213,7 @@ async fn misbehave(options: &ServerOptions) -> Option<HttpResponse> {
     None
 }
 
-async fn flag(path: web::Path<(String, String)>, site: web::Data<Site>) -> HttpResponse {
+async fn flag(path: web::Path<(String, String)>, site: web::Data<Flags>) -> HttpResponse {
     if let Some(err) = misbehave(&site.options).await {
         return err;
     }
@@ -231,11 +235,30 @@ async fn flag(path: web::Path<(String, String)>, site: web::Data<Site>) -> HttpR
     }
 }
 
-async fn other(site: web::Data<Site>) -> HttpResponse {
+async fn other(req: actix_web::HttpRequest, site: web::Data<Flags>) -> HttpResponse {
     if let Some(err) = misbehave(&site.options).await {
         return err;
     }
-    not_found()
+    match &site.options.site {
+        Some(pages) => site_response(pages, req.path(), Some(req.query_string())),
+        None => not_found(),
+    }
+}
+
+/// The test site's answer as an HTTP response.
+pub fn site_response(site: &Site, path: &str, query: Option<&str>) -> HttpResponse {
+    match site.answer(path, query) {
+        Answer::Page(html) => HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body(html),
+        Answer::Robots => HttpResponse::Ok()
+            .content_type("text/plain")
+            .body(crate::site::ROBOTS_TXT),
+        Answer::Redirect(to) => HttpResponse::MovedPermanently()
+            .insert_header(("Location", to))
+            .finish(),
+        Answer::NotFound => not_found(),
+    }
 }
 
 fn not_found() -> HttpResponse {
@@ -252,7 +275,7 @@ pub fn start(listener: TcpListener, options: ServerOptions, workers: usize) -> i
     } else {
         builtin_files()
     };
-    let site = web::Data::new(Site { options, files });
+    let site = web::Data::new(Flags { options, files });
     let server = HttpServer::new(move || {
         App::new()
             .app_data(site.clone())

@@ -34,12 +34,14 @@ use futures_util::{FutureExt, StreamExt};
 use rand::Rng;
 
 use crate::config::Config;
+use crate::extract::Extract;
+use crate::frontier::{Frontier, PauseHost};
 use crate::job::{ErrorKind, Job, JobError, JobReport, Outcome};
 use crate::life::Life;
 use crate::reporter::{Finished, Reporter};
 use crate::supervisor::{Assignment, FetcherGone, NextJob, Release, Supervisor};
 use crate::wire::{Exchange, Hosts, WireConnector};
-use crate::writer::{Append, Body, Exists, PartState, Save, Writer};
+use crate::writer::{Append, Body, Exists, PageInfo, PartState, Save, Writer};
 
 /// What every fetcher of a run shares.
 pub(crate) struct Shared {
@@ -52,6 +54,37 @@ pub(crate) struct Shared {
     pub cancel: tokio_util::sync::CancellationToken,
     /// The run's live actors.
     pub life: Life,
+    /// Set in a crawl: the frontier and the extractor.
+    pub crawl: Option<CrawlHooks>,
+}
+
+/// What a crawl adds to a run: redirects become links, 429 and 503 pause the host in the
+/// frontier, and pages the extractor wants are held in memory for it.
+pub(crate) struct CrawlHooks {
+    pub frontier: Addr<Frontier>,
+    pub extractor: Arc<dyn Extract>,
+}
+
+/// How one job reads its responses.
+#[derive(Clone, Copy)]
+struct Want<'a> {
+    /// Follow redirects within the job (a crawl hands them to the frontier instead).
+    follow: bool,
+    /// Bodies this step wants are read whole into memory, with their headers.
+    extract: Option<&'a dyn Extract>,
+    /// Where to ask for a pause on 429/503.
+    frontier: Option<&'a Addr<Frontier>>,
+    /// Where large bodies go while they are read (none: held in memory).
+    stream_to: StreamTo<'a>,
+}
+
+impl Want<'_> {
+    const PLAIN: Want<'static> = Want {
+        follow: true,
+        extract: None,
+        frontier: None,
+        stream_to: None,
+    };
 }
 
 /// Error bodies up to this size are read so the connection can be reused; larger ones are dropped
@@ -152,15 +185,15 @@ async fn work_loop(id: usize, shared: Arc<Shared>, client: Clients, supervisor: 
             Ok(Some(report)) => (report, false),
             Err(panic) => (
                 JobReport {
-                    job,
-                    outcome: Outcome::Error(JobError::new(
-                        ErrorKind::Internal,
-                        format!("fetcher panicked: {}", crate::panic_message(&*panic)),
-                    )),
-                    status: None,
-                    bytes: 0,
                     elapsed: started.elapsed(),
                     attempts: tries + 1,
+                    ..JobReport::new(
+                        job,
+                        Outcome::Error(JobError::new(
+                            ErrorKind::Internal,
+                            format!("fetcher panicked: {}", crate::panic_message(&*panic)),
+                        )),
+                    )
                 },
                 true,
             ),
@@ -299,7 +332,11 @@ impl Failure {
 /// What one attempt got.
 enum Got {
     Body(Body),
+    /// A body the extractor wants, whole, with the response headers (names in lower case).
+    Page(Bytes, Vec<(String, String)>),
     NotFound,
+    /// In a crawl: a redirect (with its status) to this URL, not followed.
+    Redirect(String, u16),
 }
 
 /// Does one job. `None` means the body went to the writer, which reports the outcome.
@@ -307,12 +344,10 @@ async fn do_job(shared: &Shared, client: &Clients, job: &Job, tries: u32) -> Opt
     let started = Instant::now();
     let config = &shared.config;
     let report = |outcome, status, attempts| JobReport {
-        job: job.clone(),
-        outcome,
         status,
-        bytes: 0,
         elapsed: started.elapsed(),
         attempts,
+        ..JobReport::new(job.clone(), outcome)
     };
     if let Err(e) = check_url(&job.url) {
         return Some(report(
@@ -337,20 +372,44 @@ async fn do_job(shared: &Shared, client: &Clients, job: &Job, tries: u32) -> Opt
     }
     let mut attempt = tries;
     let stream_to = Some((&shared.writer, job));
-    let body = match fetch_retrying(
+    let want = match &shared.crawl {
+        Some(hooks) => Want {
+            follow: false,
+            extract: Some(&*hooks.extractor),
+            frontier: Some(&hooks.frontier),
+            stream_to,
+        },
+        None => Want {
+            stream_to,
+            ..Want::PLAIN
+        },
+    };
+    let got = fetch_retrying(
         client,
         config,
         &job.url,
         config.max_body,
-        stream_to,
+        want,
         &mut attempt,
     )
-    .await
-    {
-        Ok(Got::Body(body)) => body,
+    .await;
+    let (body, page) = match got {
+        Ok(Got::Body(body)) => (body, None),
+        Ok(Got::Page(bytes, headers)) => (Body::Memory(bytes), Some(headers)),
         Ok(Got::NotFound) => return Some(report(Outcome::NotFound, Some(404), attempt)),
+        Ok(Got::Redirect(target, status)) => {
+            let mut r = report(Outcome::Redirected(target.clone()), Some(status), attempt);
+            r.found = vec![target];
+            return Some(r);
+        }
         Err(f) => return Some(report(Outcome::Error(f.error()), f.status, attempt)),
     };
+    let page = page
+        .zip(shared.crawl.as_ref())
+        .map(|(headers, hooks)| PageInfo {
+            headers,
+            extractor: Arc::clone(&hooks.extractor),
+        });
     // Waits only when the writers are that far behind: the permit bounds the bodies in memory.
     let Ok(permit) = Arc::clone(&shared.store_permits).acquire_owned().await else {
         return Some(report(
@@ -368,6 +427,7 @@ async fn do_job(shared: &Shared, client: &Clients, job: &Job, tries: u32) -> Opt
         started,
         file,
         body,
+        page,
         permit,
     };
     match shared.writer.try_send(save) {
@@ -401,7 +461,7 @@ async fn name_file(
         status,
         ..Failure::permanent(kind, format!("metadata: {message}"))
     };
-    match fetch_retrying(client, config, meta_url, limit, None, &mut attempts).await {
+    match fetch_retrying(client, config, meta_url, limit, Want::PLAIN, &mut attempts).await {
         Ok(Got::Body(Body::Memory(meta))) => {
             namer.name(job, &meta).map(Some).map_err(|e| Failure {
                 status: Some(200),
@@ -414,27 +474,88 @@ async fn name_file(
             Some(200),
         )),
         Ok(Got::NotFound) => Ok(None),
+        Ok(Got::Page(..) | Got::Redirect(..)) => Err(failed(
+            ErrorKind::Internal,
+            "unexpected answer".into(),
+            None,
+        )),
         Err(f) => Err(failed(f.kind, f.message, f.status)),
     }
 }
 
-/// GETs `url`, retrying transient failures; `attempt` counts the attempts made.
+/// GETs `url`, retrying transient failures; `attempt` counts the attempts made. In a crawl, a
+/// 429 or 503 pauses the whole host in the frontier, and the retry waits for that pause.
 async fn fetch_retrying(
     client: &Clients,
     config: &Config,
     url: &str,
     limit: u64,
-    stream_to: StreamTo<'_>,
+    want: Want<'_>,
     attempt: &mut u32,
 ) -> Result<Got, Failure> {
     loop {
         *attempt += 1;
-        match fetch(client, config, url, limit, stream_to).await {
+        match fetch(client, config, url, limit, want).await {
             Err(f) if f.transient && *attempt <= config.retries => {
-                actix_rt::time::sleep(backoff(config, *attempt, f.retry_after)).await;
+                let wait = match (want.frontier, f.status) {
+                    (Some(frontier), Some(429 | 503)) => {
+                        let pause = PauseHost {
+                            url: url.to_string(),
+                            retry_after: f.retry_after,
+                        };
+                        match frontier.send(pause).await {
+                            Ok(wait) => wait,
+                            Err(_) => backoff(config, *attempt, f.retry_after),
+                        }
+                    }
+                    _ => backoff(config, *attempt, f.retry_after),
+                };
+                actix_rt::time::sleep(wait).await;
+            }
+            Err(f) if want.frontier.is_some() && matches!(f.status, Some(429 | 503)) => {
+                // No tries left: the host still gets its pause.
+                if let Some(frontier) = want.frontier {
+                    frontier.do_send(PauseHost {
+                        url: url.to_string(),
+                        retry_after: f.retry_after,
+                    });
+                }
+                return Err(f);
             }
             result => return result,
         }
+    }
+}
+
+/// What a small request got (robots.txt).
+pub(crate) enum Small {
+    Body(Bytes),
+    NotFound,
+    Failed {
+        status: Option<u16>,
+        #[allow(dead_code)] // kept for the reports of a later version
+        message: String,
+    },
+}
+
+/// GETs a small text body, following redirects, without retries.
+pub(crate) async fn fetch_small(
+    clients: &Clients,
+    config: &Config,
+    url: &str,
+    limit: u64,
+) -> Small {
+    match fetch(clients, config, url, limit, Want::PLAIN).await {
+        Ok(Got::Body(Body::Memory(bytes))) => Small::Body(bytes),
+        Ok(Got::NotFound) => Small::NotFound,
+        Ok(_) => Small::Failed {
+            status: Some(200),
+            message: "unexpected body".into(),
+        },
+        Err(f) => Small::Failed {
+            status: f.status,
+            message: f.message,
+        },
     }
 }
 
@@ -458,12 +579,12 @@ async fn fetch(
     config: &Config,
     url: &str,
     limit: u64,
-    stream_to: StreamTo<'_>,
+    want: Want<'_>,
 ) -> Result<Got, Failure> {
     // The last status received, so a body that times out still reports its 200.
     let status = Cell::new(None);
     let ex = Rc::new(Exchange::default());
-    let attempt = fetch_inner(client, config, &ex, url, limit, stream_to, &status);
+    let attempt = fetch_inner(client, config, &ex, url, limit, want, &status);
     match actix_rt::time::timeout(config.timeout, Rc::clone(&ex).scope(attempt)).await {
         Ok(result) => result,
         Err(_) => Err(Failure {
@@ -485,7 +606,7 @@ async fn fetch_inner(
     ex: &Exchange,
     url: &str,
     limit: u64,
-    stream_to: StreamTo<'_>,
+    want: Want<'_>,
     last_status: &Cell<Option<u16>>,
 ) -> Result<Got, Failure> {
     let mut current = url.to_string();
@@ -502,6 +623,10 @@ async fn fetch_inner(
         let Some(next) = redirect_target(&resp, &current, config.allow_insecure_redirects)? else {
             break (resp, status);
         };
+        if !want.follow {
+            let _ = read_body(&mut resp, DRAIN_LIMIT as u64, None).await;
+            return Ok(Got::Redirect(next, status.as_u16()));
+        }
         if hops == config.max_redirects {
             return Err(Failure {
                 status: Some(status.as_u16()),
@@ -532,6 +657,24 @@ async fn fetch_inner(
                     .into(),
             )));
         }
+        let content_type = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        let wanted = want.extract.is_some_and(|e| e.wants(content_type));
+        let headers = wanted.then(|| {
+            resp.headers()
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        });
+        // A page for the extractor is read whole (within the body limit).
+        let stream_to = if wanted { None } else { want.stream_to };
         let body = read_body(&mut resp, limit, stream_to)
             .await
             .map_err(with_status)?;
@@ -542,7 +685,10 @@ async fn fetch_inner(
                 "reading body: truncated: the connection closed before the last chunk".into(),
             )));
         }
-        return Ok(Got::Body(body));
+        return Ok(match (body, headers) {
+            (Body::Memory(bytes), Some(headers)) => Got::Page(bytes, headers),
+            (body, _) => Got::Body(body),
+        });
     }
     // Read small error bodies so the keep-alive connection goes back to the pool.
     let _ = read_body(&mut resp, DRAIN_LIMIT as u64, None).await;

@@ -20,6 +20,10 @@ pub struct Job {
     /// A second URL whose JSON body names the file (the book's flags3 `metadata.json`); used only
     /// when the config has a [`Namer`](crate::Namer).
     pub meta_url: Option<String>,
+    /// In a crawl, how many links away from a seed this page is (seeds are 0); 0 for a list.
+    pub depth: u32,
+    /// In a crawl, the page this URL was found on (`None` for seeds and list jobs).
+    pub parent: Option<String>,
 }
 
 impl Job {
@@ -30,6 +34,8 @@ impl Job {
             url: url.into(),
             file: file.into(),
             meta_url: None,
+            depth: 0,
+            parent: None,
         }
     }
 
@@ -48,6 +54,10 @@ pub enum Outcome {
     Downloaded(PathBuf),
     /// The server answered 404.
     NotFound,
+    /// In a crawl, the server answered a redirect to this URL: the crawl follows it as a link
+    /// found on this page (at the same depth), so a page reached by several redirects is still
+    /// fetched once. Outside a crawl, redirects are followed within the job.
+    Redirected(String),
     /// The file already existed and the config asked to skip existing files.
     Skipped,
     /// Anything else: a status other than 200 and 404, a transport error, a timeout, a body over
@@ -133,11 +143,13 @@ impl ErrorKind {
 }
 
 impl Outcome {
-    /// The short word used in reports and JSON: `ok`, `not_found`, `skipped` or `error`.
+    /// The short word used in reports and JSON: `ok`, `not_found`, `redirected`, `skipped` or
+    /// `error`.
     pub fn kind(&self) -> &'static str {
         match self {
             Outcome::Downloaded(_) => "ok",
             Outcome::NotFound => "not_found",
+            Outcome::Redirected(_) => "redirected",
             Outcome::Skipped => "skipped",
             Outcome::Error(_) => "error",
         }
@@ -160,6 +172,29 @@ pub struct JobReport {
     pub elapsed: Duration,
     /// How many attempts were made (1 without retries).
     pub attempts: u32,
+    /// In a crawl, how many links the extractor found on this page (before scope and dedupe).
+    pub links: u32,
+    /// In a crawl, the records the extractor made of this page (see [`Extracted`](crate::Extracted)).
+    pub records: Vec<String>,
+    /// The links themselves, on their way to the frontier (not part of the event).
+    pub(crate) found: Vec<String>,
+}
+
+impl JobReport {
+    /// A report of `job` with `outcome`; the caller fills in the rest.
+    pub(crate) fn new(job: Job, outcome: Outcome) -> Self {
+        JobReport {
+            job,
+            outcome,
+            status: None,
+            bytes: 0,
+            elapsed: Duration::ZERO,
+            attempts: 0,
+            links: 0,
+            records: Vec::new(),
+            found: Vec::new(),
+        }
+    }
 }
 
 /// What subscribers receive: one [`Event::Job`] per job, then one [`Event::Done`]; after that the
@@ -173,7 +208,8 @@ pub enum Event {
     Done(Summary),
 }
 
-/// The counts of a finished run. `downloaded + not_found + errors + skipped + cancelled == jobs`.
+/// The counts of a finished run.
+/// `downloaded + not_found + redirected + errors + skipped + cancelled == jobs`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Summary {
@@ -183,6 +219,8 @@ pub struct Summary {
     pub downloaded: u64,
     /// Jobs the server answered 404.
     pub not_found: u64,
+    /// Crawl pages that answered a redirect (followed as a link).
+    pub redirected: u64,
     /// Jobs that failed (see each [`JobReport`] for the message).
     pub errors: u64,
     /// Jobs skipped because their file already existed.
@@ -197,11 +235,18 @@ pub struct Summary {
     pub events_dropped: u64,
     /// Wall time of the run.
     pub elapsed: Duration,
+    /// In a crawl: URLs in scope and new (seeds included), each queued once.
+    pub discovered: u64,
+    /// In a crawl: URLs discovered but never handed to a fetcher (the crawl was interrupted, or
+    /// hit its page limit).
+    pub not_visited: u64,
+    /// In a crawl: URLs not fetched because robots.txt disallows them (or stayed unavailable).
+    pub blocked: u64,
 }
 
 impl Summary {
     /// Jobs that have an outcome (every job but the cancelled ones).
     pub fn finished(&self) -> u64 {
-        self.downloaded + self.not_found + self.errors + self.skipped
+        self.downloaded + self.not_found + self.redirected + self.errors + self.skipped
     }
 }

@@ -94,12 +94,18 @@
 
 mod bar;
 mod config;
+mod extract;
 mod fetcher;
+mod frontier;
 mod job;
+mod journal;
 mod life;
+mod names;
 mod reporter;
+mod seen;
 mod sink;
 mod source;
+mod spec;
 mod supervisor;
 mod wire;
 mod writer;
@@ -116,16 +122,20 @@ use tokio::sync::{oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, ConfigBuilder, ConfigError, Namer, Progress};
+pub use extract::{html_links, is_html, Extract, Extracted, HtmlLinks, Page};
 pub use job::{ErrorKind, Event, Job, JobError, JobReport, Outcome, Summary};
 pub use life::live_actors;
+pub use names::{file_for_url, safe_segment, url_tag};
 pub use reporter::Listener;
 pub use sink::{is_safe_relative, DirSink, Part, Sink};
 pub use source::blocking_source;
+pub use spec::{normalise, CrawlSpec, CrawlSpecBuilder, SpecError};
 
-use fetcher::Shared;
+use fetcher::{CrawlHooks, Shared};
+use frontier::{CrawlStats, Frontier};
 use life::Life;
-use reporter::{Finalize, Reporter};
-use supervisor::{Stop, Supervisor};
+use reporter::{CrawlLink, Finalize, Reporter};
+use supervisor::{JobStream, Stop, Supervisor};
 use writer::{Writer, WriterGate};
 
 /// One crawl: a config, a sink, and who hears about it. Run it with [`Crawler::run`] inside an
@@ -160,6 +170,9 @@ pub enum CrawlError {
     /// The actix system could not start.
     #[error("cannot start the actor system: {0}")]
     System(String),
+    /// The crawl journal could not be opened or read.
+    #[error("crawl journal: {0}")]
+    Journal(String),
 }
 
 impl Crawler {
@@ -229,6 +242,42 @@ impl Crawler {
     where
         S: futures_util::Stream<Item = Job> + 'static,
     {
+        self.go(Source::Jobs(Box::pin(jobs)), shutdown).await
+    }
+
+    /// Crawls from the spec's seeds: pages are fetched, their links extracted, and the ones in
+    /// scope, within the limits and new are queued in the frontier, which hands them out as their
+    /// hosts allow (see [`CrawlSpec`]). Returns when nothing is left to fetch, or as
+    /// [`Crawler::run`] on shutdown; [`Summary::not_visited`] says how much was left then.
+    /// Fails before fetching anything when the journal cannot be opened.
+    pub async fn crawl(
+        self,
+        spec: CrawlSpec,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<Summary, CrawlError> {
+        let stats = Arc::new(CrawlStats::default());
+        let life = Life::default();
+        let ending = CancellationToken::new();
+        let extractor = Arc::clone(&spec.extractor);
+        let frontier = Frontier::new(
+            spec,
+            self.config.clone(),
+            Arc::clone(&stats),
+            ending.clone(),
+            life.clone(),
+        )
+        .map_err(|e| CrawlError::Journal(e.to_string()))?;
+        let source = Source::Crawl {
+            frontier: Box::new(frontier),
+            stats,
+            extractor,
+            life,
+            ending,
+        };
+        Ok(self.go(source, shutdown).await)
+    }
+
+    async fn go(self, source: Source, shutdown: impl Future<Output = ()>) -> Summary {
         let Crawler {
             config,
             sink,
@@ -239,7 +288,20 @@ impl Crawler {
         } = self;
         let grace = config.grace;
         let started = Instant::now();
-        let life = Life::default();
+        let (jobs, crawl, life, ending) = match source {
+            Source::Jobs(jobs) => (jobs, None, Life::default(), CancellationToken::new()),
+            Source::Crawl {
+                frontier,
+                stats,
+                extractor,
+                life,
+                ending,
+            } => {
+                let frontier = (*frontier).start();
+                let jobs = frontier::job_stream(frontier.clone());
+                (jobs, Some((frontier, stats, extractor)), life, ending)
+            }
+        };
         let (done_tx, mut done_rx) = oneshot::channel();
         let reporter = Reporter::new(
             config.pool_size + 16,
@@ -248,6 +310,10 @@ impl Crawler {
             listener,
             done_tx,
             life.clone(),
+            crawl.as_ref().map(|(frontier, stats, _)| CrawlLink {
+                frontier: frontier.clone().recipient(),
+                stats: Arc::clone(stats),
+            }),
         )
         .start();
         let gate = Arc::new(WriterGate::default());
@@ -270,7 +336,6 @@ impl Crawler {
         if handles.is_empty() {
             handles.push(Arbiter::current());
         }
-        let ending = CancellationToken::new();
         let shared = Arc::new(Shared {
             config,
             writer,
@@ -278,8 +343,12 @@ impl Crawler {
             store_permits: Arc::clone(&store_permits),
             cancel: ending.clone(),
             life: life.clone(),
+            crawl: crawl.map(|(frontier, _, extractor)| CrawlHooks {
+                frontier,
+                extractor,
+            }),
         });
-        let supervisor = Supervisor::new(Box::pin(jobs), handles, shared, reporter.clone()).start();
+        let supervisor = Supervisor::new(jobs, handles, shared, reporter.clone()).start();
 
         let mut shutdown = std::pin::pin!(shutdown);
         let finished = tokio::select! {
@@ -349,6 +418,20 @@ impl Crawler {
             });
         (rx, CrawlHandle { thread, stop })
     }
+}
+
+/// Where a run's jobs come from.
+enum Source {
+    /// A list or stream: a frontier that never grows.
+    Jobs(JobStream),
+    /// A crawl: the frontier (not started yet) and what the run shares with it.
+    Crawl {
+        frontier: Box<Frontier>,
+        stats: Arc<CrawlStats>,
+        extractor: Arc<dyn Extract>,
+        life: Life,
+        ending: CancellationToken,
+    },
 }
 
 /// The handle of a crawl started with [`Crawler::spawn`].

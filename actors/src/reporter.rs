@@ -10,6 +10,8 @@
 //! run once every job read from the source has its outcome; then it stops, and its redraw timer
 //! with it.
 
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -18,6 +20,7 @@ use tokio::sync::oneshot;
 
 use crate::bar::Bar;
 use crate::config::Progress;
+use crate::frontier::{CrawlStats, PageDone};
 use crate::job::{Event, JobReport, Outcome, Summary};
 use crate::life::Life;
 
@@ -54,6 +57,13 @@ pub(crate) struct Reporter {
     listener: Option<Listener>,
     done: Option<oneshot::Sender<Summary>>,
     life: Life,
+    crawl: Option<CrawlLink>,
+}
+
+/// In a crawl: where pages go once they have their outcome, and the frontier's counts.
+pub(crate) struct CrawlLink {
+    pub frontier: Recipient<PageDone>,
+    pub stats: Arc<CrawlStats>,
 }
 
 impl Reporter {
@@ -64,6 +74,7 @@ impl Reporter {
         listener: Option<Listener>,
         done: oneshot::Sender<Summary>,
         life: Life,
+        crawl: Option<CrawlLink>,
     ) -> Self {
         let bar = Bar::new(progress);
         Reporter {
@@ -77,6 +88,7 @@ impl Reporter {
             listener,
             done: Some(done),
             life,
+            crawl,
         }
     }
 
@@ -93,10 +105,21 @@ impl Reporter {
 
     fn counts_message(&self) -> String {
         let s = &self.summary;
-        let mut msg = format!(
+        let mut msg = String::new();
+        if let Some(c) = &self.crawl {
+            msg.push_str(&format!(
+                "discovered {} · queued {} · ",
+                c.stats.discovered.load(Ordering::Relaxed),
+                c.stats.queued.load(Ordering::Relaxed)
+            ));
+        }
+        msg.push_str(&format!(
             "ok {} · not found {} · errors {}",
             s.downloaded, s.not_found, s.errors
-        );
+        ));
+        if s.redirected > 0 {
+            msg.push_str(&format!(" · redirected {}", s.redirected));
+        }
         if s.skipped > 0 {
             msg.push_str(&format!(" · skipped {}", s.skipped));
         }
@@ -130,6 +153,11 @@ impl Reporter {
         self.summary.cancelled = self.summary.jobs - finished;
         self.summary.interrupted = self.interrupted;
         self.summary.elapsed = self.started.elapsed();
+        if let Some(c) = &self.crawl {
+            self.summary.discovered = c.stats.discovered.load(Ordering::Relaxed);
+            self.summary.not_visited = c.stats.queued.load(Ordering::Relaxed);
+            self.summary.blocked = c.stats.blocked.load(Ordering::Relaxed);
+        }
         self.bar.set_message(self.counts_message());
         self.bar.end(!self.interrupted);
         let summary = self.summary.clone();
@@ -153,6 +181,10 @@ impl Actor for Reporter {
         // tens of thousands of jobs per second.
         ctx.run_interval(Duration::from_millis(100), |act, _| {
             if !act.bar.is_hidden() {
+                if let Some(c) = &act.crawl {
+                    act.bar
+                        .set_length(c.stats.discovered.load(Ordering::Relaxed));
+                }
                 act.bar.set_message(act.counts_message());
             }
         });
@@ -166,9 +198,19 @@ impl Actor for Reporter {
 impl Handler<Finished> for Reporter {
     type Result = ();
 
-    fn handle(&mut self, Finished(report): Finished, ctx: &mut Context<Self>) {
+    fn handle(&mut self, Finished(mut report): Finished, ctx: &mut Context<Self>) {
         if self.done.is_none() {
             return;
+        }
+        if let Some(c) = &self.crawl {
+            // The frontier hears of the page before the run can end: its links may be more work.
+            c.frontier.do_send(PageDone {
+                url: report.job.url.clone(),
+                depth: report.job.depth,
+                links: std::mem::take(&mut report.found),
+                redirect: matches!(report.outcome, Outcome::Redirected(_)),
+                status: report.status,
+            });
         }
         match &report.outcome {
             Outcome::Downloaded(_) => {
@@ -176,6 +218,7 @@ impl Handler<Finished> for Reporter {
                 self.summary.bytes += report.bytes;
             }
             Outcome::NotFound => self.summary.not_found += 1,
+            Outcome::Redirected(_) => self.summary.redirected += 1,
             Outcome::Skipped => self.summary.skipped += 1,
             Outcome::Error(_) => self.summary.errors += 1,
         }

@@ -17,7 +17,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::prelude::*;
 use actix_rt::ArbiterHandle;
@@ -288,15 +287,14 @@ impl Handler<FetcherGone> for Supervisor {
                 });
             } else {
                 self.reporter.do_send(Finished(JobReport {
-                    job: lost.job,
-                    outcome: Outcome::Error(JobError::new(
-                        ErrorKind::Internal,
-                        "the fetcher handling this job stopped unexpectedly",
-                    )),
-                    status: None,
-                    bytes: 0,
-                    elapsed: Duration::ZERO,
                     attempts: tries,
+                    ..JobReport::new(
+                        lost.job,
+                        Outcome::Error(JobError::new(
+                            ErrorKind::Internal,
+                            "the fetcher handling this job stopped unexpectedly",
+                        )),
+                    )
                 }));
             }
         }

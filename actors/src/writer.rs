@@ -28,10 +28,12 @@ use actix::prelude::*;
 use bytes::Bytes;
 use tokio::sync::OwnedSemaphorePermit;
 
+use crate::extract::{Extracted, Page};
 use crate::job::{ErrorKind, Job, JobError, JobReport, Outcome};
 use crate::life::Life;
 use crate::reporter::{Finished, Reporter};
 use crate::sink::{Part, Sink};
+use crate::Extract;
 
 /// A complete body to store as `file`; the writer reports the outcome with `report`.
 #[derive(Message)]
@@ -41,8 +43,16 @@ pub(crate) struct Save {
     pub started: Instant,
     pub file: PathBuf,
     pub body: Body,
+    /// In a crawl, a page for the extractor (the body is then in memory).
+    pub page: Option<PageInfo>,
     /// Held until the body is stored: bounds the bodies between fetchers and the disk.
     pub permit: OwnedSemaphorePermit,
+}
+
+/// What the extractor needs besides the body.
+pub(crate) struct PageInfo {
+    pub headers: Vec<(String, String)>,
+    pub extractor: Arc<dyn Extract>,
 }
 
 /// A complete body: in memory, or already written in pieces.
@@ -218,8 +228,16 @@ impl Handler<Save> for Writer {
             started,
             file,
             body,
+            page,
             permit,
         } = msg;
+        // Links first: a page whose store fails was still fetched, and its links still count.
+        if let (Some(info), Body::Memory(bytes)) = (&page, &body) {
+            let found = extract(info, &report, bytes);
+            report.links = found.links.len() as u32;
+            report.found = found.links;
+            report.records = found.records;
+        }
         let what = file.display().to_string();
         let job = report.job.clone();
         let stored = if !self.gate.claim(&file) {
@@ -259,6 +277,18 @@ impl Handler<Save> for Writer {
         }
         self.reporter.do_send(Finished(report));
     }
+}
+
+/// Runs the extractor on a page; a panic in it costs that page its links, nothing more.
+fn extract(info: &PageInfo, report: &JobReport, body: &Bytes) -> Extracted {
+    let page = Page {
+        url: &report.job.url,
+        status: report.status.unwrap_or(200),
+        headers: &info.headers,
+        body,
+        depth: report.job.depth,
+    };
+    catch_unwind(AssertUnwindSafe(|| info.extractor.extract(&page))).unwrap_or_default()
 }
 
 impl Handler<Append> for Writer {

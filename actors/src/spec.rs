@@ -1,0 +1,345 @@
+//! What a crawl is: its seeds, its scope, how deep and how far it goes, how polite it is, and the
+//! step that turns pages into links ([`CrawlSpec`]); and the URL rules every discovered link
+//! passes (normalisation and scope).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use regex::Regex;
+use url::Url;
+
+use crate::extract::{Extract, HtmlLinks};
+
+/// A crawl: seeds, scope, depth, politeness, robots.txt and the extractor. Build it with
+/// [`CrawlSpec::builder`] and run it with [`Crawler::crawl`](crate::Crawler::crawl).
+#[derive(Clone)]
+pub struct CrawlSpec {
+    pub(crate) seeds: Vec<Url>,
+    pub(crate) scope: Scope,
+    pub(crate) max_depth: Option<u32>,
+    pub(crate) max_pages: Option<u64>,
+    pub(crate) per_host: usize,
+    pub(crate) delay: Duration,
+    pub(crate) robots: bool,
+    pub(crate) robots_timeout: Duration,
+    pub(crate) crawl_delay_max: Duration,
+    pub(crate) pause_max: Duration,
+    pub(crate) extractor: Arc<dyn Extract>,
+    pub(crate) journal: Option<PathBuf>,
+    pub(crate) resume: bool,
+}
+
+impl std::fmt::Debug for CrawlSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CrawlSpec")
+            .field(
+                "seeds",
+                &self.seeds.iter().map(Url::as_str).collect::<Vec<_>>(),
+            )
+            .field("max_depth", &self.max_depth)
+            .field("max_pages", &self.max_pages)
+            .field("per_host", &self.per_host)
+            .field("delay", &self.delay)
+            .field("robots", &self.robots)
+            .field("journal", &self.journal)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which URLs a crawl may visit, besides depth: the hosts (the seeds' by default), and patterns.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Scope {
+    /// Hosts allowed exactly (the seeds' hosts).
+    hosts: Vec<String>,
+    /// Domains allowed with their subdomains.
+    domains: Vec<String>,
+    include: Vec<Regex>,
+    exclude: Vec<Regex>,
+}
+
+impl Scope {
+    /// True when `url` (normalised) may be visited.
+    pub fn allows(&self, url: &Url) -> bool {
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        let host_ok = self.hosts.iter().any(|h| h == host)
+            || self.domains.iter().any(|d| {
+                host == d
+                    || (host.len() > d.len()
+                        && host.ends_with(d.as_str())
+                        && host.as_bytes()[host.len() - d.len() - 1] == b'.')
+            });
+        host_ok
+            && (self.include.is_empty() || self.include.iter().any(|r| r.is_match(url.as_str())))
+            && !self.exclude.iter().any(|r| r.is_match(url.as_str()))
+    }
+}
+
+/// A crawl specification error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpecError {
+    /// A crawl needs at least one seed.
+    #[error("a crawl needs at least one seed URL")]
+    NoSeeds,
+    /// A seed is not an absolute http(s) URL.
+    #[error("seed {0:?} is not an absolute http(s) URL")]
+    BadSeed(String),
+    /// An include or exclude pattern is not a valid regular expression.
+    #[error("invalid pattern {0:?}: {1}")]
+    BadPattern(String, String),
+    /// An allowed domain is not a host name.
+    #[error("invalid domain {0:?}")]
+    BadDomain(String),
+    /// The per-host limit is zero.
+    #[error("the per-host limit must be at least 1")]
+    ZeroPerHost,
+}
+
+/// Builds a [`CrawlSpec`]; [`CrawlSpecBuilder::build`] checks every value.
+#[derive(Clone)]
+pub struct CrawlSpecBuilder {
+    seeds: Vec<String>,
+    domains: Vec<String>,
+    include: Vec<String>,
+    exclude: Vec<String>,
+    spec: CrawlSpec,
+}
+
+impl CrawlSpec {
+    /// A builder with the defaults: scope is the seeds' hosts, no depth or page limit, 2 requests
+    /// in flight per host, no delay, robots.txt obeyed (fetched with a 10 s timeout,
+    /// `Crawl-delay` honoured up to 30 s), host pauses for 429/503 up to 5 minutes, links from
+    /// HTML pages ([`HtmlLinks`]), no journal.
+    pub fn builder() -> CrawlSpecBuilder {
+        CrawlSpecBuilder {
+            seeds: Vec::new(),
+            domains: Vec::new(),
+            include: Vec::new(),
+            exclude: Vec::new(),
+            spec: CrawlSpec {
+                seeds: Vec::new(),
+                scope: Scope::default(),
+                max_depth: None,
+                max_pages: None,
+                per_host: 2,
+                delay: Duration::ZERO,
+                robots: true,
+                robots_timeout: Duration::from_secs(10),
+                crawl_delay_max: Duration::from_secs(30),
+                pause_max: Duration::from_secs(300),
+                extractor: Arc::new(HtmlLinks),
+                journal: None,
+                resume: false,
+            },
+        }
+    }
+
+    /// The seeds, normalised.
+    pub fn seeds(&self) -> impl Iterator<Item = &str> {
+        self.seeds.iter().map(Url::as_str)
+    }
+}
+
+impl CrawlSpecBuilder {
+    /// Start the crawl at this URL (repeatable). Its host is in scope.
+    pub fn seed(mut self, url: impl Into<String>) -> Self {
+        self.seeds.push(url.into());
+        self
+    }
+
+    /// Also allow this domain and its subdomains (repeatable).
+    pub fn allow_domain(mut self, domain: impl Into<String>) -> Self {
+        self.domains.push(domain.into());
+        self
+    }
+
+    /// Visit only URLs matching one of these regular expressions (repeatable; seeds always).
+    pub fn include(mut self, pattern: impl Into<String>) -> Self {
+        self.include.push(pattern.into());
+        self
+    }
+
+    /// Never visit URLs matching this regular expression (repeatable; seeds always).
+    pub fn exclude(mut self, pattern: impl Into<String>) -> Self {
+        self.exclude.push(pattern.into());
+        self
+    }
+
+    /// Follow links at most this many steps from a seed (seeds are depth 0).
+    pub fn max_depth(mut self, depth: u32) -> Self {
+        self.spec.max_depth = Some(depth);
+        self
+    }
+
+    /// Visit at most this many pages (the first ones handed out, breadth first).
+    pub fn max_pages(mut self, pages: u64) -> Self {
+        self.spec.max_pages = Some(pages);
+        self
+    }
+
+    /// At most this many requests in flight to one host (default 2).
+    pub fn per_host(mut self, n: usize) -> Self {
+        self.spec.per_host = n;
+        self
+    }
+
+    /// Pause between one request's end and the next one's start, per host (default none). With a
+    /// delay, a host gets one request at a time, as Heritrix and StormCrawler do.
+    pub fn delay(mut self, d: Duration) -> Self {
+        self.spec.delay = d;
+        self
+    }
+
+    /// Obey robots.txt (default true).
+    pub fn robots(mut self, obey: bool) -> Self {
+        self.spec.robots = obey;
+        self
+    }
+
+    /// Deadline for fetching one robots.txt (default 10 s).
+    pub fn robots_timeout(mut self, d: Duration) -> Self {
+        self.spec.robots_timeout = d;
+        self
+    }
+
+    /// The longest `Crawl-delay` honoured (default 30 s); a longer one is cut to this.
+    pub fn crawl_delay_max(mut self, d: Duration) -> Self {
+        self.spec.crawl_delay_max = d;
+        self
+    }
+
+    /// The longest pause of a host that answers 429 or 503 (default 5 minutes).
+    pub fn pause_max(mut self, d: Duration) -> Self {
+        self.spec.pause_max = d;
+        self
+    }
+
+    /// Turn pages into links (and records) with this step instead of [`HtmlLinks`].
+    pub fn extractor(mut self, e: impl Extract) -> Self {
+        self.spec.extractor = Arc::new(e);
+        self
+    }
+
+    /// Keep the crawl's state in this file as pages complete (what was seen, what is left), so a
+    /// crawl stopped any way at all, `kill -9` included, can go on with [`resume`](Self::resume).
+    pub fn journal(mut self, path: impl AsRef<Path>) -> Self {
+        self.spec.journal = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Go on from the journal instead of starting afresh (a missing journal starts afresh).
+    pub fn resume(mut self, yes: bool) -> Self {
+        self.spec.resume = yes;
+        self
+    }
+
+    /// Checks the values and returns the spec.
+    pub fn build(self) -> Result<CrawlSpec, SpecError> {
+        let mut spec = self.spec;
+        if self.seeds.is_empty() {
+            return Err(SpecError::NoSeeds);
+        }
+        if spec.per_host == 0 {
+            return Err(SpecError::ZeroPerHost);
+        }
+        for raw in &self.seeds {
+            let url = normalise(raw.trim(), None).ok_or_else(|| SpecError::BadSeed(raw.clone()))?;
+            if let Some(host) = url.host_str() {
+                if !spec.scope.hosts.iter().any(|h| h == host) {
+                    spec.scope.hosts.push(host.to_string());
+                }
+            }
+            if !spec.seeds.contains(&url) {
+                spec.seeds.push(url);
+            }
+        }
+        for d in self.domains {
+            let clean = d.trim().trim_start_matches('.').to_ascii_lowercase();
+            match Url::parse(&format!("http://{clean}/")) {
+                Ok(u) if u.host_str() == Some(clean.as_str()) => spec.scope.domains.push(clean),
+                _ => return Err(SpecError::BadDomain(d)),
+            }
+        }
+        let compile =
+            |p: &String| Regex::new(p).map_err(|e| SpecError::BadPattern(p.clone(), e.to_string()));
+        spec.scope.include = self.include.iter().map(compile).collect::<Result<_, _>>()?;
+        spec.scope.exclude = self.exclude.iter().map(compile).collect::<Result<_, _>>()?;
+        Ok(spec)
+    }
+}
+
+/// A link as the crawl keeps it: resolved against `base`, fragment dropped; the `url` crate has
+/// already lower-cased the scheme and host, dropped a default port and resolved dot segments.
+/// Nothing else is rewritten (no query reordering, no trailing-slash games): two URLs that
+/// differ there may be different pages. `None` for anything that is not http(s) with a host.
+pub fn normalise(link: &str, base: Option<&Url>) -> Option<Url> {
+    let mut url = match base {
+        Some(b) => b.join(link).ok()?,
+        None => Url::parse(link).ok()?,
+    };
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return None;
+    }
+    url.set_fragment(None);
+    Some(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalisation_is_conservative() {
+        let base = Url::parse("http://Example.COM:80/a/b.html").unwrap();
+        let n = |l| normalise(l, Some(&base)).map(String::from);
+        assert_eq!(
+            n("c.html#frag").as_deref(),
+            Some("http://example.com/a/c.html")
+        );
+        assert_eq!(
+            n("../d?b=2&a=1").as_deref(),
+            Some("http://example.com/d?b=2&a=1")
+        );
+        assert_eq!(n("HTTPS://X.org:443/").as_deref(), Some("https://x.org/"));
+        assert_eq!(
+            n("http://x.org:8080").as_deref(),
+            Some("http://x.org:8080/")
+        );
+        assert_eq!(n("mailto:a@b.c"), None);
+        assert_eq!(n("javascript:void(0)"), None);
+        assert_eq!(n("ftp://x.org/f"), None);
+        assert_eq!(n("#top").as_deref(), Some("http://example.com/a/b.html"));
+    }
+
+    #[test]
+    fn scope_hosts_domains_and_patterns() {
+        let spec = CrawlSpec::builder()
+            .seed("http://site.test/")
+            .allow_domain("Example.org")
+            .exclude("/private/")
+            .build()
+            .unwrap();
+        let ok = |u: &str| spec.scope.allows(&Url::parse(u).unwrap());
+        assert!(ok("http://site.test/x"));
+        assert!(!ok("http://www.site.test/x"), "seed hosts are exact");
+        assert!(ok("https://example.org/"));
+        assert!(ok("http://a.b.example.org/"));
+        assert!(!ok("http://badexample.org/"));
+        assert!(!ok("http://site.test/private/1"));
+        assert!(CrawlSpec::builder().build().is_err());
+        assert!(CrawlSpec::builder().seed("ftp://x/").build().is_err());
+        assert!(CrawlSpec::builder()
+            .seed("http://x/")
+            .exclude("(")
+            .build()
+            .is_err());
+        assert!(CrawlSpec::builder()
+            .seed("http://x/")
+            .allow_domain("a b")
+            .build()
+            .is_err());
+    }
+}

@@ -1,0 +1,227 @@
+//! `flags crawl`: follows a site's links from the start URLs on the engine's frontier, saves every
+//! page as `-i` would, and prints a report (or JSON Lines) like the flags crawl.
+//!
+//! The crawl's journal is `DIR/.flags-crawl.journal`: written as pages complete, so the same
+//! command with `--resume` goes on after any stop, `kill -9` included.
+
+use std::time::{Duration, Instant};
+
+use flags_actors::{CrawlSpec, Crawler, DirSink, Event, Progress, Summary};
+
+use crate::cli::{SiteCrawlArgs, UsageError};
+use crate::crawl::{
+    common_config, connections_line, is_loopback, job_json, out, pool_size, verbose_line, Signals,
+    EXIT_ERRORS, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE,
+};
+
+/// The journal's name inside DEST (hidden: no page name can start with a dot).
+pub const JOURNAL: &str = ".flags-crawl.journal";
+
+/// Runs `flags crawl` and returns the exit code.
+pub fn run(args: &SiteCrawlArgs) -> u8 {
+    let (spec, checked) = match plan(args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_USAGE;
+        }
+    };
+    let local = args.urls.iter().all(|u| is_loopback(u));
+    let pool = match pool_size(checked.max_req, None, local) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_USAGE;
+        }
+    };
+    let mut builder = common_config(&args.common, checked.timeout, args.retries, pool).progress(
+        if args.common.verbose || args.common.json {
+            Progress::Hidden
+        } else {
+            Progress::Bar
+        },
+    );
+    if let Some(pem) = &checked.cacert {
+        builder = builder.root_certificates_pem(pem);
+    }
+    let config = match builder.build() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}", UsageError(e.to_string()));
+            return EXIT_USAGE;
+        }
+    };
+    let sink = match DirSink::new(&checked.dest) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "{}",
+                UsageError(format!("--dest {}: {e}", checked.dest.display()))
+            );
+            return EXIT_USAGE;
+        }
+    };
+    let journal = checked.dest.join(JOURNAL);
+    if args.resume && !journal.exists() {
+        eprintln!(
+            "flags: nothing to resume in {} (no {JOURNAL}): starting afresh",
+            checked.dest.display()
+        );
+    }
+    let spec = spec.journal(&journal).resume(args.resume);
+    let spec = match spec.build() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{}", UsageError(e.to_string()));
+            return EXIT_USAGE;
+        }
+    };
+    let seeds: Vec<String> = spec.seeds().map(str::to_string).collect();
+    if args.common.json {
+        out(serde_json::json!({
+            "type": "start",
+            "seeds": seeds,
+            "pool_size": pool,
+            "per_host": args.per_host,
+            "resume": args.resume,
+        }));
+    } else {
+        match seeds.as_slice() {
+            [one] => out(format_args!("Crawling {one}")),
+            many => out(format_args!(
+                "Crawling from {} start URLs: {}",
+                many.len(),
+                many.join(" ")
+            )),
+        }
+        connections_line(pool);
+    }
+    let mut crawler = Crawler::new(config, sink);
+    if args.common.json {
+        crawler = crawler.on_event(json_line);
+    } else if args.common.verbose {
+        crawler = crawler.on_event(verbose_line);
+    }
+    let started = Instant::now();
+    let system = actix_rt::System::new();
+    let result = system.block_on(async move {
+        let signals = Signals::install();
+        crawler
+            .crawl(spec, signals.first_then_exit_on_second())
+            .await
+    });
+    let summary = match result {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{}", UsageError(e.to_string()));
+            return EXIT_USAGE;
+        }
+    };
+    report(&summary, args.common.json, started.elapsed());
+    if summary.interrupted {
+        EXIT_INTERRUPTED
+    } else if summary.errors > 0 {
+        EXIT_ERRORS
+    } else {
+        EXIT_OK
+    }
+}
+
+/// Checks the arguments: the spec (without its journal yet) and the shared options.
+fn plan(
+    args: &SiteCrawlArgs,
+) -> Result<(flags_actors::CrawlSpecBuilder, crate::cli::Checked), UsageError> {
+    let usage = |m: String| UsageError(m);
+    let checked = args.common.check()?;
+    if args.per_host == 0 {
+        return Err(usage("--per-host N must be >= 1".into()));
+    }
+    if !(args.delay.is_finite() && (0.0..=3600.0).contains(&args.delay)) {
+        return Err(usage("--delay SECS must be between 0 and 3600".into()));
+    }
+    if args.max_pages == Some(0) {
+        return Err(usage("--max-pages N must be >= 1".into()));
+    }
+    let mut spec = CrawlSpec::builder()
+        .per_host(args.per_host)
+        .delay(Duration::from_secs_f64(args.delay))
+        .robots(!args.ignore_robots);
+    for url in &args.urls {
+        crate::cli::check_url(url).map_err(|e| usage(format!("{url}: {e}")))?;
+        spec = spec.seed(url.as_str());
+    }
+    if let Some(d) = args.max_depth {
+        spec = spec.max_depth(d);
+    }
+    if let Some(p) = args.max_pages {
+        spec = spec.max_pages(p);
+    }
+    for d in &args.allow_domain {
+        spec = spec.allow_domain(d.as_str());
+    }
+    for r in &args.include {
+        spec = spec.include(r.as_str());
+    }
+    for r in &args.exclude {
+        spec = spec.exclude(r.as_str());
+    }
+    // Every value is checked now, before anything is written (the journal path comes later).
+    spec.clone().build().map_err(|e| usage(e.to_string()))?;
+    Ok((spec, checked))
+}
+
+fn json_line(event: &Event) {
+    let Event::Job(r) = event else { return };
+    let mut line = job_json(r);
+    line["depth"] = r.job.depth.into();
+    line["parent"] = r.job.parent.clone().into();
+    line["links"] = r.links.into();
+    if let flags_actors::Outcome::Redirected(to) = &r.outcome {
+        line["location"] = to.clone().into();
+    }
+    out(line);
+}
+
+fn report(s: &Summary, json: bool, elapsed: Duration) {
+    if json {
+        out(serde_json::json!({
+            "type": "summary",
+            "pages": s.jobs,
+            "downloaded": s.downloaded,
+            "not_found": s.not_found,
+            "redirected": s.redirected,
+            "errors": s.errors,
+            "skipped": s.skipped,
+            "cancelled": s.cancelled,
+            "discovered": s.discovered,
+            "not_visited": s.not_visited,
+            "blocked": s.blocked,
+            "interrupted": s.interrupted,
+            "bytes": s.bytes,
+            "elapsed": elapsed.as_secs_f64(),
+        }));
+        return;
+    }
+    out("-".repeat(20));
+    let plural = |n: u64| if n == 1 { "" } else { "s" };
+    out(format_args!(
+        "{:3} page{} downloaded.",
+        s.downloaded,
+        plural(s.downloaded)
+    ));
+    let lines = [
+        (s.not_found, "not found."),
+        (s.redirected, "redirected (followed as links)."),
+        (s.errors, if s.errors == 1 { "error." } else { "errors." }),
+        (s.skipped, "skipped (already downloaded)."),
+        (s.cancelled, "cancelled (in flight when interrupted)."),
+        (s.blocked, "blocked by robots.txt."),
+        (s.not_visited, "discovered but not visited."),
+    ];
+    for (n, what) in lines {
+        if n > 0 {
+            out(format_args!("{n:3} {what}"));
+        }
+    }
+    out(format_args!("Elapsed time: {:.2}s", elapsed.as_secs_f64()));
+}
