@@ -1,3 +1,4 @@
+mod crawl;
 mod embedded;
 mod examples;
 mod faults;
