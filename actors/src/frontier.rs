@@ -78,9 +78,6 @@ const ROBOTS_TRIES: u32 = 6;
 /// The largest robots.txt read (RFC 9309 asks for at least 500 KiB).
 const ROBOTS_LIMIT: u64 = 512 * 1024;
 
-/// The journal is flushed this often (a crash loses at most this much of it).
-const FLUSH_EVERY: Duration = Duration::from_millis(100);
-
 enum Robots {
     Unknown,
     Fetching,
@@ -533,11 +530,6 @@ impl Actor for Frontier {
                 .into_actor(self)
                 .map(|_, _, ctx| ctx.stop()),
         );
-        ctx.run_interval(FLUSH_EVERY, |act, _| {
-            if let Some(Err(e)) = act.journal.as_mut().map(Journal::flush) {
-                act.journal_failed(e);
-            }
-        });
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
@@ -584,10 +576,14 @@ impl Handler<PageDone> for Frontier {
                 }
             }
         }
-        if let Some(j) = self.journal.as_mut() {
-            if let Err(e) = j.done(&done.url) {
-                self.journal_failed(e);
-            }
+        // Written through at once (one write call per page, no fsync): a kill loses nothing of it,
+        // so after a crash only the pages in flight are fetched again.
+        if let Some(Err(e)) = self
+            .journal
+            .as_mut()
+            .map(|j| j.done(&done.url).and_then(|()| j.flush()))
+        {
+            self.journal_failed(e);
         }
         self.dispatch(ctx);
     }

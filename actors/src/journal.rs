@@ -3,10 +3,11 @@
 //!
 //! One line per event, tab-separated: `Q depth url parent` when a URL is queued (seen), `D url`
 //! when its page has its final outcome. The frontier writes a page's `Q` lines before its `D`
-//! line, through one buffer flushed in order, so whatever prefix of the file reached the disk is
-//! consistent: a page whose `D` line was lost is fetched again, with its links found again. A
-//! crash therefore loses at most the pages in flight (and those finished in the last flush
-//! interval), which are fetched again. Replaying the file gives the seen-set and what is left.
+//! line, through one buffer flushed in order after each page, so whatever prefix of the file
+//! reached the system is consistent: a page whose `D` line was lost is fetched again, with its
+//! links found again. A crash of the process therefore loses at most the pages in flight, which
+//! are fetched again. (There is no fsync: a power cut may lose more, never consistency.)
+//! Replaying the file gives the seen-set and what is left.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};

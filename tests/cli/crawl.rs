@@ -37,7 +37,8 @@ pub struct Quirks {
 }
 
 pub struct SiteServer {
-    pub server: TestServer,
+    /// Serves until dropped.
+    _server: TestServer,
     pub port: u16,
     log: Arc<Mutex<Vec<Hit>>>,
 }
@@ -116,7 +117,11 @@ impl SiteServer {
             .next()
             .and_then(|p| p.trim_end_matches('/').parse().ok())
             .expect("port");
-        SiteServer { server, port, log }
+        SiteServer {
+            _server: server,
+            port,
+            log,
+        }
     }
 
     pub fn url(&self, host: &str) -> String {
@@ -593,8 +598,10 @@ fn kill_9_mid_crawl_then_resume_fetches_the_rest_and_every_page_is_on_disk_once(
     let most = counts.values().max().copied().unwrap_or(0);
     assert!(most <= 2, "a page was requested {most} times");
     let again = counts.values().filter(|&&n| n == 2).count();
+    eprintln!("killed after {before} requests; {again} pages were requested twice");
+    // In flight when killed: one request per fetcher (16), one body per store permit (16).
     assert!(
-        again < 200,
+        again <= 32,
         "{again} pages fetched twice: more than the pages in flight"
     );
     // On disk: exactly the pages that answered 200, each once, and no temp file.
