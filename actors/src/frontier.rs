@@ -94,7 +94,8 @@ enum Robots {
 
 /// A URL waiting in its host's queue.
 struct Queued {
-    url: Box<str>,
+    /// The URL without its origin (the host's key): the path and query.
+    path: Box<str>,
     depth: u32,
     parent: Option<Arc<str>>,
 }
@@ -223,8 +224,9 @@ impl Frontier {
             robots: Robots::Unknown,
             active: false,
         });
+        let path = url.strip_prefix(&*key).unwrap_or(url);
         host.queue.push_back(Queued {
-            url: url.into(),
+            path: path.into(),
             depth,
             parent,
         });
@@ -303,10 +305,14 @@ impl Frontier {
     fn take_back(&mut self, job: Job) {
         self.handed_out -= 1;
         self.outstanding -= 1;
-        if let Some(host) = host_key(&job.url).and_then(|k| self.hosts.get_mut(&k)) {
+        let Some(key) = host_key(&job.url) else {
+            return;
+        };
+        if let Some(host) = self.hosts.get_mut(&key) {
             host.in_flight -= 1;
+            let path = job.url.strip_prefix(&*key).unwrap_or(&job.url);
             host.queue.push_front(Queued {
-                url: job.url.into(),
+                path: path.into(),
                 depth: job.depth,
                 parent: job.parent.map(Arc::from),
             });
@@ -404,11 +410,12 @@ impl Frontier {
             }
             while let Some(q) = host.queue.pop_front() {
                 self.queued -= 1;
+                let url = format!("{key}{}", q.path);
                 if let Robots::Ready(Some(robot)) = &host.robots {
-                    if obey && !robot.allowed(&q.url) {
+                    if obey && !robot.allowed(&url) {
                         self.stats.blocked.fetch_add(1, Ordering::Relaxed);
                         if let Some(j) = self.journal.as_mut() {
-                            let _ = j.done(&q.url);
+                            let _ = j.done(&url);
                         }
                         continue;
                     }
@@ -418,7 +425,6 @@ impl Frontier {
                 self.handed_out += 1;
                 self.stats.queued.store(self.queued, Ordering::Relaxed);
                 self.active.push_back(key);
-                let url = String::from(q.url);
                 let file = file_for_url(&url).unwrap_or_else(|| "invalid".into());
                 let mut job = Job::new(url.clone(), url, file);
                 job.depth = q.depth;
@@ -571,8 +577,10 @@ impl Handler<PageDone> for Frontier {
                     done.depth + 1
                 };
                 let parent: Arc<str> = Arc::from(done.url.as_str());
-                for link in &done.links {
-                    self.discover(link, &base, depth, &parent);
+                // Each link is freed as it is queued: a page of a million links never costs
+                // them twice.
+                for link in done.links {
+                    self.discover(&link, &base, depth, &parent);
                 }
             }
         }

@@ -46,7 +46,7 @@ impl Journal {
         } else {
             Replay::default()
         };
-        let fresh = replay.seen.len() == 0;
+        let fresh = replay.seen.is_empty();
         let file = if fresh {
             File::create(path)?
         } else {

@@ -127,6 +127,7 @@ pub use job::{ErrorKind, Event, Job, JobError, JobReport, Outcome, Summary};
 pub use life::live_actors;
 pub use names::{file_for_url, safe_segment, url_tag};
 pub use reporter::Listener;
+pub use seen::SeenSet;
 pub use sink::{is_safe_relative, DirSink, Part, Sink};
 pub use source::blocking_source;
 pub use spec::{normalise, CrawlSpec, CrawlSpecBuilder, SpecError};

@@ -12,9 +12,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use sha2::{Digest, Sha256};
 
-/// The URLs seen so far, as 128-bit hashes.
+/// The URLs seen so far, as 128-bit hashes: the frontier's seen-set, public so embedders (and
+/// the memory benchmark) can use and measure it.
 #[derive(Debug, Default)]
-pub(crate) struct SeenSet {
+pub struct SeenSet {
     set: HashSet<u128, BuildHasherDefault<Folded>>,
 }
 
@@ -24,12 +25,17 @@ impl SeenSet {
         self.set.insert(fingerprint(url))
     }
 
+    /// How many URLs it holds.
     pub fn len(&self) -> usize {
         self.set.len()
     }
 
-    /// The bytes the table holds (its slots and control bytes).
-    #[cfg(test)]
+    /// True when it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    /// The bytes its table holds (slots and control bytes), without the allocator's overhead.
     pub fn bytes(&self) -> usize {
         self.set.capacity() * 17
     }

@@ -97,3 +97,25 @@ fn pool_size_gets_faster_with_a_larger_pool() {
         "{text}"
     );
 }
+
+#[test]
+fn crawl_items_prints_a_record_per_page_from_its_own_extractor() {
+    let text = example("crawl_items");
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).expect("a JSON record"))
+        .collect();
+    // Depth 2 of a tree of fan-out 4: 1 + 4 + 16 pages, each with its title.
+    assert_eq!(records.len(), 21, "{text}");
+    assert!(records.iter().all(|r| r["depth"].as_u64().unwrap() <= 2));
+    assert!(records.iter().any(|r| r["title"] == "Page 16"), "{text}");
+    // Its step followed no link with a query string.
+    assert!(records
+        .iter()
+        .all(|r| !r["url"].as_str().unwrap().contains('?')));
+    assert!(
+        text.contains("done: 21 pages stored, 1 not found, 1 redirected; 24 URLs discovered"),
+        "{text}"
+    );
+}
