@@ -41,7 +41,7 @@ use crate::life::Life;
 use crate::reporter::{Finished, Reporter};
 use crate::supervisor::{Assignment, FetcherGone, NextJob, Release, Supervisor};
 use crate::wire::{Exchange, Hosts, WireConnector};
-use crate::writer::{Append, Body, Exists, PageInfo, PartState, Save, Writer};
+use crate::writer::{Append, Body, ExistingPage, Exists, PageInfo, PartState, Save, Writer};
 
 /// What every fetcher of a run shares.
 pub(crate) struct Shared {
@@ -365,8 +365,25 @@ async fn do_job(shared: &Shared, client: &Clients, job: &Job, tries: u32) -> Opt
     };
     if config.skip_existing {
         // Asked on the writer's threads: a sink may block to answer.
-        let exists = shared.writer.send(Exists(file.clone())).await;
-        if exists.unwrap_or(false) {
+        if let Some(hooks) = &shared.crawl {
+            let ask = ExistingPage {
+                job: job.clone(),
+                file: file.clone(),
+                extractor: Arc::clone(&hooks.extractor),
+                limit: config.max_body,
+            };
+            if let Ok(Some(links)) = shared.writer.send(ask).await {
+                let mut skipped = report(Outcome::Skipped, None, 0);
+                skipped.links = links.len() as u32;
+                skipped.found = links;
+                return Some(skipped);
+            }
+        } else if shared
+            .writer
+            .send(Exists(file.clone()))
+            .await
+            .unwrap_or(false)
+        {
             return Some(report(Outcome::Skipped, None, 0));
         }
     }

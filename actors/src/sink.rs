@@ -24,6 +24,13 @@ pub trait Sink: Send + Sync + 'static {
         false
     }
 
+    /// Reads back a stored `file`, for a crawl with `skip_existing`: a page that is not fetched
+    /// again still gives its links. The default (`None`) means the sink cannot: such a page is
+    /// skipped without its links.
+    fn open(&self, _file: &Path) -> io::Result<Option<Box<dyn io::Read + Send>>> {
+        Ok(None)
+    }
+
     /// Starts storing a body too large to hold in memory, written in pieces as it arrives. The
     /// default (`None`) makes the writer spool the pieces to an anonymous temp file and call
     /// [`Sink::store`] once with a reader over it.
@@ -182,6 +189,11 @@ impl Sink for DirSink {
 
     fn exists(&self, file: &Path) -> bool {
         self.target(file).map(|t| t.is_file()).unwrap_or(false)
+    }
+
+    fn open(&self, file: &Path) -> io::Result<Option<Box<dyn io::Read + Send>>> {
+        let file = std::fs::File::open(self.target(file)?)?;
+        Ok(Some(Box::new(file)))
     }
 
     fn begin(&self, _job: &Job) -> io::Result<Option<Box<dyn Part>>> {

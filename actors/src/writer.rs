@@ -17,7 +17,7 @@
 
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
-use std::io::{Seek, Write};
+use std::io::{Read, Seek, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -87,6 +87,53 @@ impl Handler<Exists> for Writer {
 
     fn handle(&mut self, Exists(file): Exists, _: &mut SyncContext<Self>) -> bool {
         catch_unwind(AssertUnwindSafe(|| self.sink.exists(&file))).unwrap_or(false)
+    }
+}
+
+/// In a crawl with `skip_existing`: is the page stored already? If so, its links, read back from
+/// the sink (`Some(vec![])` when the sink cannot read it back or the extractor does not want it).
+#[derive(Message)]
+#[rtype(result = "Option<Vec<String>>")]
+pub(crate) struct ExistingPage {
+    pub job: Job,
+    pub file: PathBuf,
+    pub extractor: Arc<dyn Extract>,
+    pub limit: u64,
+}
+
+impl Handler<ExistingPage> for Writer {
+    type Result = Option<Vec<String>>;
+
+    fn handle(&mut self, msg: ExistingPage, _: &mut SyncContext<Self>) -> Self::Result {
+        let sink = &*self.sink;
+        catch_unwind(AssertUnwindSafe(|| {
+            if !sink.exists(&msg.file) {
+                return None;
+            }
+            // The stored page has no headers: its name says what it probably is.
+            let ext = msg.file.extension().and_then(|e| e.to_str()).unwrap_or("");
+            let guess = match ext.to_ascii_lowercase().as_str() {
+                "" | "html" | "htm" | "xhtml" => "text/html",
+                _ => "application/octet-stream",
+            };
+            if !msg.extractor.wants(Some(guess)) {
+                return Some(Vec::new());
+            }
+            let mut body = Vec::new();
+            if let Ok(Some(reader)) = sink.open(&msg.file) {
+                let _ = reader.take(msg.limit).read_to_end(&mut body);
+            }
+            let headers = [("content-type".to_string(), guess.to_string())];
+            let page = Page {
+                url: &msg.job.url,
+                status: 200,
+                headers: &headers,
+                body: &body,
+                depth: msg.job.depth,
+            };
+            Some(msg.extractor.extract(&page).links)
+        }))
+        .unwrap_or(None)
     }
 }
 

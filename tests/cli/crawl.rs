@@ -619,3 +619,88 @@ fn kill_9_mid_crawl_then_resume_fetches_the_rest_and_every_page_is_on_disk_once(
     expect.sort();
     assert_eq!(files(dest.path()), expect);
 }
+
+#[test]
+fn skip_existing_reads_stored_pages_for_their_links_instead_of_fetching_them() {
+    let server = SiteServer::start(300, Quirks::default());
+    let dest = tempfile::tempdir().unwrap();
+    let url = server.url("127.0.0.1");
+    let run = |extra: &[&str]| {
+        flags()
+            .args(["crawl", &url, "--json", "-d"])
+            .arg(dest.path())
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let first = run(&[]);
+    let first = json_lines(&first);
+    let downloaded = summary(&first)["downloaded"].as_u64().unwrap();
+    let before = server.hits().len();
+
+    let second = run(&["--skip-existing"]);
+    let second = json_lines(&second);
+    let s = summary(&second);
+    assert_adds_up(s);
+    assert_eq!(s["skipped"].as_u64(), Some(downloaded), "{s}");
+    assert_eq!(s["downloaded"], 0);
+    // Only what has no file was asked for again: robots.txt, the 404s and the redirects.
+    let again: Vec<String> = server.hits()[before..]
+        .iter()
+        .map(|h| h.path.clone())
+        .collect();
+    assert!(
+        again
+            .iter()
+            .all(|p| p == "/robots.txt" || p.starts_with("/missing/") || p.starts_with("/go/")),
+        "{again:?}"
+    );
+    assert_eq!(s["pages"], summary(&first)["pages"]);
+}
+
+#[test]
+fn ctrl_c_reports_what_was_not_visited_and_resume_finishes() {
+    let server = SiteServer::start(
+        400,
+        Quirks {
+            delay: Duration::from_millis(20),
+            ..Quirks::default()
+        },
+    );
+    let dest = tempfile::tempdir().unwrap();
+    let url = server.url("127.0.0.1");
+    let child = flags()
+        .args(["crawl", &url, "-d"])
+        .arg(dest.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.hits().len() < 60 {
+        assert!(Instant::now() < deadline, "the crawl did not get going");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    super::send_signal(&child, libc::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", super::stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("discovered but not visited."), "{text}");
+
+    let out = flags()
+        .args(["crawl", &url, "--resume", "--json", "-d"])
+        .arg(dest.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let counts = server.counts();
+    let want = Site::new(400).reachable(None);
+    assert!(counts
+        .keys()
+        .filter(|p| *p != "/robots.txt")
+        .eq(want.keys()));
+    assert!(
+        counts.iter().all(|(p, &n)| n == 1 || p == "/robots.txt"),
+        "an orderly stop loses nothing: {counts:?}"
+    );
+}
