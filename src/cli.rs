@@ -81,8 +81,8 @@ pub struct CrawlArgs {
 /// The options of every crawl, `flags` and `flags crawl` alike.
 #[derive(Debug, Args)]
 pub struct Common {
-    /// Maximum concurrent requests (the actor pool size) [default: 100 for a server on this
-    /// machine, 10 for any other; capped by the open-files limit].
+    /// Maximum concurrent requests (the actor pool size) [default: for flags, 100 for a server on
+    /// this machine and 10 for any other; for a crawl, 16; capped by the open-files limit].
     #[arg(
         short = 'm',
         long = "max-req",

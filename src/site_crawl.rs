@@ -10,12 +10,15 @@ use flags_actors::{CrawlSpec, Crawler, DirSink, Event, Progress, Summary};
 
 use crate::cli::{SiteCrawlArgs, UsageError};
 use crate::crawl::{
-    common_config, connections_line, is_loopback, job_json, out, pool_size, verbose_line, Signals,
-    EXIT_ERRORS, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE,
+    common_config, job_json, out, pool_size, verbose_line, Signals, EXIT_ERRORS, EXIT_INTERRUPTED,
+    EXIT_OK, EXIT_USAGE,
 };
 
 /// The journal's name inside DEST (hidden: no page name can start with a dot).
 pub const JOURNAL: &str = ".flags-crawl.journal";
+
+/// Fetchers of a crawl unless `-m` says otherwise.
+pub const DEFAULT_POOL: usize = 16;
 
 /// Runs `flags crawl` and returns the exit code.
 pub fn run(args: &SiteCrawlArgs) -> u8 {
@@ -26,8 +29,9 @@ pub fn run(args: &SiteCrawlArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let local = args.urls.iter().all(|u| is_loopback(u));
-    let pool = match pool_size(checked.max_req, None, local) {
+    // Scrapy's default of 16 requests in flight: a crawl is bounded by its per-host limit long
+    // before it needs more fetchers, unless it spans many hosts (then raise -m).
+    let pool = match pool_size(checked.max_req.or(Some(DEFAULT_POOL)), None, false) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");
@@ -94,7 +98,13 @@ pub fn run(args: &SiteCrawlArgs) -> u8 {
                 many.join(" ")
             )),
         }
-        connections_line(pool);
+        let fetchers = if pool == 1 { "fetcher" } else { "fetchers" };
+        let per_host = if args.delay > 0.0 {
+            format!("one request at a time per host, {}s apart", args.delay)
+        } else {
+            format!("at most {} in flight per host", args.per_host)
+        };
+        out(format_args!("{pool} {fetchers}; {per_host}."));
     }
     let mut crawler = Crawler::new(config, sink);
     if args.common.json {

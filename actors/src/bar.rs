@@ -62,14 +62,16 @@ mod with_bar {
     }
 
     fn spinner_style() -> ProgressStyle {
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos} done, {rate} | {msg}")
-            .map(with_rate)
-            .unwrap_or_else(|_| ProgressStyle::default_spinner())
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {pos} done, {rate} | {wide_msg}",
+        )
+        .map(with_rate)
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
     }
 
     fn bar_style() -> ProgressStyle {
         ProgressStyle::with_template(
-            "[{elapsed_precise}] {bar:30} {pos}/{len} {rate} ETA {eta} | {msg}",
+            "[{elapsed_precise}] {bar:30} {pos}/{len} {rate} ETA {eta} | {wide_msg}",
         )
         .map(with_rate)
         .unwrap_or_else(|_| ProgressStyle::default_bar())

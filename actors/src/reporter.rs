@@ -106,10 +106,10 @@ impl Reporter {
     fn counts_message(&self) -> String {
         let s = &self.summary;
         let mut msg = String::new();
+        // In a crawl the bar's length is what was discovered so far; the queue is the rest.
         if let Some(c) = &self.crawl {
             msg.push_str(&format!(
-                "discovered {} · queued {} · ",
-                c.stats.discovered.load(Ordering::Relaxed),
+                "queued {} · ",
                 c.stats.queued.load(Ordering::Relaxed)
             ));
         }
