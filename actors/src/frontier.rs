@@ -29,7 +29,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::config::Config;
-use crate::fetcher::{build_clients, fetch_small, Clients, Small};
+use crate::http::{build_clients, fetch_small, Clients, Small};
 use crate::job::Job;
 use crate::journal::{Journal, Replay};
 use crate::life::Life;

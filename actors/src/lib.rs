@@ -22,11 +22,17 @@
 //!   fetcher asks for the next job, and the source is read one job at a time, so memory is bounded
 //!   by the pool size, not the number of jobs. A fetcher that dies is replaced and its job queued
 //!   again.
-//! - `fetcher` does one request at a time under a per-attempt deadline, with a
-//!   body size limit, retries with backoff, and hands 200 bodies to the writer.
+//! - `fetcher` does one job at a time (see `http`) and hands 200 bodies to the writer.
 //! - `writer` runs the [`Sink`] on blocking threads; the default [`DirSink`]
 //!   makes a file appear under its final name only when complete.
 //! - `reporter` is the only place that counts.
+//! - `frontier` (in a crawl, [`Crawler::crawl`]) is the supervisor's job source: it owns the URLs
+//!   left to fetch, one queue per host, the seen-set ([`SeenSet`]), scope, robots.txt and
+//!   per-host politeness, and the journal that lets a crawl resume after any stop. The reporter
+//!   hands it every page's outcome with the links the extractor ([`Extract`], by default
+//!   [`HtmlLinks`]) found on it, on the writer's threads; a list of jobs is a frontier that
+//!   never grows.
+//! - `http` is the HTTP of one job: clients, deadline, redirects, body limits, retries.
 //! - `wire` sits under awc, on every connection: it lets a request that met a stale keep-alive
 //!   connection be sent again at once on a fresh one, retires connections an HTTP/1.0 server
 //!   closes, reads bodies that end with the connection, and opens new connections to a host
@@ -97,6 +103,7 @@ mod config;
 mod extract;
 mod fetcher;
 mod frontier;
+mod http;
 mod job;
 mod journal;
 mod life;

@@ -128,7 +128,7 @@ impl Supervisor {
             let me = me.clone();
             let count = ids.len();
             let spawned = arbiter.spawn_fn(move || {
-                let client = crate::fetcher::build_clients(&shared.config);
+                let client = crate::http::build_clients(&shared.config);
                 for id in ids {
                     Fetcher::new(id, Arc::clone(&shared), client.clone(), me.clone()).start();
                 }
