@@ -577,6 +577,16 @@ impl Handler<PageDone> for Frontier {
                     done.depth + 1
                 };
                 let parent: Arc<str> = Arc::from(done.url.as_str());
+                // A start URL that redirects (example.com → www.example.com, http → https)
+                // brings its target's host into scope: that is the site the user meant.
+                if done.redirect && done.depth == 0 {
+                    for link in &done.links {
+                        let target = normalise(link, Some(&base));
+                        if let Some(host) = target.as_ref().and_then(Url::host_str) {
+                            self.spec.scope.allow_host(host);
+                        }
+                    }
+                }
                 // Each link is freed as it is queued: a page of a million links never costs
                 // them twice.
                 for link in done.links {

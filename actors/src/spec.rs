@@ -59,6 +59,13 @@ pub(crate) struct Scope {
 }
 
 impl Scope {
+    /// Adds `host` to the hosts allowed exactly (a start URL's redirect target).
+    pub fn allow_host(&mut self, host: &str) {
+        if !self.hosts.iter().any(|h| h == host) {
+            self.hosts.push(host.to_string());
+        }
+    }
+
     /// True when `url` (normalised) may be visited.
     pub fn allows(&self, url: &Url) -> bool {
         let Some(host) = url.host_str() else {

@@ -34,6 +34,8 @@ pub struct Quirks {
     pub robots: Option<Arc<RobotsFn>>,
     /// This host answers its first page request with 429 and `Retry-After: 2`.
     pub throttle_host: Option<String>,
+    /// `/` on 127.0.0.1 answers a 301 to `/` on localhost.
+    pub root_moved: bool,
 }
 
 pub struct SiteServer {
@@ -88,7 +90,13 @@ impl SiteServer {
                         throttle = !*done;
                         *done = true;
                     }
-                    let resp = if throttle {
+                    let moved = quirks.root_moved && host == "127.0.0.1" && req.path() == "/";
+                    let resp = if moved {
+                        let port = req.app_config().local_addr().port();
+                        HttpResponse::MovedPermanently()
+                            .insert_header(("Location", format!("http://localhost:{port}/")))
+                            .finish()
+                    } else if throttle {
                         HttpResponse::TooManyRequests()
                             .insert_header(("Retry-After", "2"))
                             .body("slow down")
@@ -703,4 +711,38 @@ fn ctrl_c_reports_what_was_not_visited_and_resume_finishes() {
         counts.iter().all(|(p, &n)| n == 1 || p == "/robots.txt"),
         "an orderly stop loses nothing: {counts:?}"
     );
+}
+
+#[test]
+fn a_start_url_that_redirects_to_another_host_brings_that_host_into_scope() {
+    let server = SiteServer::start(
+        50,
+        Quirks {
+            root_moved: true,
+            ..Quirks::default()
+        },
+    );
+    let dest = tempfile::tempdir().unwrap();
+    let out = flags()
+        .args(["crawl", &server.url("127.0.0.1"), "--json", "-d"])
+        .arg(dest.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let s = json_lines(&out);
+    let s = summary(&s);
+    assert_eq!(
+        s["redirected"].as_u64().unwrap(),
+        2,
+        "the start URL and /go/1: {s}"
+    );
+    let on = |host: &str| {
+        server
+            .hits()
+            .iter()
+            .filter(|h| h.host == host && h.path != "/robots.txt")
+            .count()
+    };
+    assert_eq!(on("127.0.0.1"), 1, "only the start URL");
+    assert_eq!(on("localhost"), Site::new(50).reachable(None).len());
 }
