@@ -41,6 +41,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Crawl a site: follow its links from the start URLs, politely, and save every page.
     Crawl(SiteCrawlArgs),
+    /// Print the counts of a crawl shared through Redis.
+    Status(StatusArgs),
 }
 
 /// Arguments of a crawl.
@@ -127,6 +129,17 @@ pub struct Common {
     /// User-Agent or Accept-Encoding when it names them).
     #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'")]
     pub header: Vec<String>,
+    /// Share this crawl with other workers through the Redis at URL (redis://HOST:PORT); every
+    /// worker runs the same command with the same --crawl NAME.
+    #[arg(long, value_name = "URL", requires = "crawl_name")]
+    pub redis: Option<String>,
+    /// The name of the shared crawl (with --redis).
+    #[arg(long = "crawl", value_name = "NAME", requires = "redis")]
+    pub crawl_name: Option<String>,
+    /// With --redis: how long a job stays with a worker that stopped renewing it (it died) before
+    /// another takes it over, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub lease: f64,
 }
 
 /// Arguments of `flags crawl`.
@@ -170,6 +183,20 @@ pub struct SiteCrawlArgs {
     pub retries: u32,
     #[command(flatten)]
     pub common: Common,
+}
+
+/// Arguments of `flags status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The Redis the crawl is shared through (redis://HOST:PORT).
+    #[arg(long, value_name = "URL")]
+    pub redis: String,
+    /// The name of the shared crawl.
+    #[arg(long = "crawl", value_name = "NAME")]
+    pub crawl_name: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `flags serve`.
@@ -355,6 +382,17 @@ impl CrawlArgs {
     }
 }
 
+impl Common {
+    /// The shared crawl these options name, if any.
+    pub fn shared(&self) -> Option<flags_actors::SharedCrawl> {
+        let (url, name) = (self.redis.as_ref()?, self.crawl_name.as_ref()?);
+        Some(
+            flags_actors::SharedCrawl::new(url.as_str(), name.as_str())
+                .lease(Duration::from_secs_f64(self.lease)),
+        )
+    }
+}
+
 /// What every crawl checks and keeps of [`Common`].
 #[derive(Debug, Clone)]
 pub struct Checked {
@@ -380,6 +418,16 @@ impl Common {
             return Err(usage(
                 "--timeout SECS must be greater than 0 and at most 86400",
             ));
+        }
+        if !(self.lease.is_finite() && (0.5..=86_400.0).contains(&self.lease)) {
+            return Err(usage("--lease SECS must be between 0.5 and 86400"));
+        }
+        if let Some(url) = &self.redis {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(usage(format!(
+                    "--redis {url}: a Redis URL is redis://HOST:PORT"
+                )));
+            }
         }
         if self.max_size == 0 {
             return Err(usage("--max-size BYTES must be >= 1"));

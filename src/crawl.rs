@@ -269,9 +269,25 @@ impl Signals {
     }
 }
 
+/// With `--redis`: Redis must answer before anything is written.
+pub(crate) fn check_redis(common: &crate::cli::Common) -> Result<(), UsageError> {
+    let Some(shared) = common.shared() else {
+        return Ok(());
+    };
+    let url = common.redis.clone().unwrap_or_default();
+    let runtime = actix_rt::Runtime::new()
+        .map_err(|e| UsageError(format!("--redis {url}: cannot start a runtime: {e}")))?;
+    runtime
+        .block_on(shared.check())
+        .map_err(|e| UsageError(format!("--redis {url}: cannot connect: {e}")))
+}
+
 /// Runs the crawl and returns the exit code.
 pub fn run(args: &CrawlArgs) -> u8 {
-    let plan = match args.plan() {
+    let plan = match args
+        .plan()
+        .and_then(|p| check_redis(&args.common).map(|()| p))
+    {
         Ok(plan) => plan,
         Err(e) => {
             eprintln!("{e}");
@@ -403,16 +419,29 @@ async fn crawl(args: &CrawlArgs, plan: Plan) -> u8 {
         crawler = crawler.on_event(verbose_line);
     }
     let shutdown = signals.first_then_exit_on_second();
-    let summary = match source {
-        // A URL list may be a pipe that takes its time: it is read on a thread of its own, a
-        // pool's worth of lines ahead, so a slow writer never stalls the downloads under way.
-        Source::Urls { .. } => {
-            let rest = flags_actors::blocking_source(jobs, pool);
-            let jobs = futures_util::stream::iter(peeked).chain(rest);
-            crawler.run_stream(jobs, shutdown).await
+    let summary = match (args.common.shared(), &source) {
+        // Shared through Redis: every worker offers the whole list; Redis queues each job once.
+        (Some(shared), _) => {
+            let jobs: Vec<Job> = peeked.into_iter().chain(jobs).collect();
+            match crawler.run_shared(jobs, shared, shutdown).await {
+                Ok(summary) => summary,
+                Err(e) => {
+                    eprintln!("{}", UsageError(e.to_string()));
+                    return EXIT_USAGE;
+                }
+            }
         }
-        // Chained rather than wrapped, so the exact length of the flag list reaches the bar.
-        Source::Flags { .. } => crawler.run(peeked.into_iter().chain(jobs), shutdown).await,
+        (None, _) => match source {
+            // A URL list may be a pipe that takes its time: it is read on a thread of its own, a
+            // pool's worth of lines ahead, so a slow writer never stalls the downloads under way.
+            Source::Urls { .. } => {
+                let rest = flags_actors::blocking_source(jobs, pool);
+                let jobs = futures_util::stream::iter(peeked).chain(rest);
+                crawler.run_stream(jobs, shutdown).await
+            }
+            // Chained rather than wrapped, so the exact length of the flag list reaches the bar.
+            Source::Flags { .. } => crawler.run(peeked.into_iter().chain(jobs), shutdown).await,
+        },
     };
     let elapsed = started.elapsed();
     if let Some(server) = embedded {

@@ -10,6 +10,7 @@
 //!   label's address.
 //! - [`site`]: the generated test site `flags serve --site N` serves beside the flags.
 //! - [`site_crawl`]: `flags crawl`, a crawl of a site on the engine's frontier.
+//! - [`status`]: `flags status`, the counts of a crawl shared through Redis.
 
 pub mod cli;
 pub mod countries;
@@ -18,6 +19,7 @@ pub mod input;
 pub mod server;
 pub mod site;
 pub mod site_crawl;
+pub mod status;
 
 use std::net::TcpListener;
 

@@ -25,6 +25,7 @@ fn main() -> ExitCode {
     let code = match &cli.command {
         Some(Command::Serve(args)) => flags::serve(args),
         Some(Command::Crawl(args)) => flags::site_crawl::run(args),
+        Some(Command::Status(args)) => flags::status::run(args),
         None => flags::crawl::run(&cli.crawl),
     };
     ExitCode::from(code)

@@ -10,8 +10,8 @@ use flags_actors::{CrawlSpec, Crawler, DirSink, Event, Progress, Summary};
 
 use crate::cli::{SiteCrawlArgs, UsageError};
 use crate::crawl::{
-    common_config, job_json, out, pool_size, verbose_line, Signals, EXIT_ERRORS, EXIT_INTERRUPTED,
-    EXIT_OK, EXIT_USAGE,
+    check_redis, common_config, job_json, out, pool_size, verbose_line, Signals, EXIT_ERRORS,
+    EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE,
 };
 
 /// The journal's name inside DEST (hidden: no page name can start with a dot).
@@ -22,7 +22,7 @@ pub const DEFAULT_POOL: usize = 16;
 
 /// Runs `flags crawl` and returns the exit code.
 pub fn run(args: &SiteCrawlArgs) -> u8 {
-    let (spec, checked) = match plan(args) {
+    let (spec, checked) = match plan(args).and_then(|p| check_redis(&args.common).map(|()| p)) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");
@@ -65,6 +65,7 @@ pub fn run(args: &SiteCrawlArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
+    let shared = args.common.shared();
     let journal = checked.dest.join(JOURNAL);
     if args.resume && !journal.exists() {
         eprintln!(
@@ -72,7 +73,11 @@ pub fn run(args: &SiteCrawlArgs) -> u8 {
             checked.dest.display()
         );
     }
-    let spec = spec.journal(&journal).resume(args.resume);
+    let spec = if shared.is_some() {
+        spec
+    } else {
+        spec.journal(&journal).resume(args.resume)
+    };
     let spec = match spec.build() {
         Ok(s) => s,
         Err(e) => {
@@ -116,9 +121,11 @@ pub fn run(args: &SiteCrawlArgs) -> u8 {
     let system = actix_rt::System::new();
     let result = system.block_on(async move {
         let signals = Signals::install();
-        crawler
-            .crawl(spec, signals.first_then_exit_on_second())
-            .await
+        let shutdown = signals.first_then_exit_on_second();
+        match shared {
+            Some(shared) => crawler.crawl_shared(spec, shared, shutdown).await,
+            None => crawler.crawl(spec, shutdown).await,
+        }
     });
     let summary = match result {
         Ok(s) => s,
@@ -151,6 +158,13 @@ fn plan(
     }
     if args.max_pages == Some(0) {
         return Err(usage("--max-pages N must be >= 1".into()));
+    }
+    if args.common.redis.is_some() && (args.resume || args.max_pages.is_some()) {
+        return Err(usage(
+            "--resume and --max-pages do not apply to a crawl shared through --redis (Redis keeps \
+             its state: start a worker again to go on)"
+                .into(),
+        ));
     }
     let mut spec = CrawlSpec::builder()
         .per_host(args.per_host)

@@ -24,7 +24,7 @@ use futures_util::FutureExt;
 
 use crate::config::Config;
 use crate::extract::Extract;
-use crate::frontier::Frontier;
+use crate::frontier::PauseHost;
 use crate::http::{check_url, fetch_retrying, Clients, Failure, Got, Want};
 use crate::job::{ErrorKind, Job, JobError, JobReport, Outcome};
 use crate::life::Life;
@@ -47,11 +47,12 @@ pub(crate) struct Shared {
     pub crawl: Option<CrawlHooks>,
 }
 
-/// What a crawl adds to a run: redirects become links, 429 and 503 pause the host in the
-/// frontier, and pages the extractor wants are held in memory for it.
+/// What a frontier adds to a run: 429 and 503 pause the host in the frontier; in a crawl,
+/// redirects become links and pages the extractor wants are held in memory for it.
 pub(crate) struct CrawlHooks {
-    pub frontier: Addr<Frontier>,
-    pub extractor: Arc<dyn Extract>,
+    pub frontier: Recipient<PauseHost>,
+    /// `None` for a list of jobs (shared through Redis): redirects are followed, nothing parsed.
+    pub extractor: Option<Arc<dyn Extract>>,
 }
 
 /// The largest `metadata.json` (a one-line JSON object) accepted.
@@ -176,11 +177,11 @@ async fn do_job(shared: &Shared, client: &Clients, job: &Job, tries: u32) -> Opt
     };
     if config.skip_existing {
         // Asked on the writer's threads: a sink may block to answer.
-        if let Some(hooks) = &shared.crawl {
+        if let Some(extractor) = shared.crawl.as_ref().and_then(|h| h.extractor.as_ref()) {
             let ask = ExistingPage {
                 job: job.clone(),
                 file: file.clone(),
-                extractor: Arc::clone(&hooks.extractor),
+                extractor: Arc::clone(extractor),
                 limit: config.max_body,
             };
             if let Ok(Some(links)) = shared.writer.send(ask).await {
@@ -202,8 +203,8 @@ async fn do_job(shared: &Shared, client: &Clients, job: &Job, tries: u32) -> Opt
     let stream_to = Some((&shared.writer, job));
     let want = match &shared.crawl {
         Some(hooks) => Want {
-            follow: false,
-            extract: Some(&*hooks.extractor),
+            follow: hooks.extractor.is_none(),
+            extract: hooks.extractor.as_deref(),
             frontier: Some(&hooks.frontier),
             stream_to,
         },
@@ -232,12 +233,11 @@ async fn do_job(shared: &Shared, client: &Clients, job: &Job, tries: u32) -> Opt
         }
         Err(f) => return Some(report(Outcome::Error(f.error()), f.status, attempt)),
     };
-    let page = page
-        .zip(shared.crawl.as_ref())
-        .map(|(headers, hooks)| PageInfo {
-            headers,
-            extractor: Arc::clone(&hooks.extractor),
-        });
+    let extractor = shared.crawl.as_ref().and_then(|h| h.extractor.as_ref());
+    let page = page.zip(extractor).map(|(headers, extractor)| PageInfo {
+        headers,
+        extractor: Arc::clone(extractor),
+    });
     // Waits only when the writers are that far behind: the permit bounds the bodies in memory.
     let Ok(permit) = Arc::clone(&shared.store_permits).acquire_owned().await else {
         return Some(report(

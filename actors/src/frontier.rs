@@ -61,6 +61,8 @@ pub(crate) struct PageDone {
     /// The page answered a redirect: its target keeps the page's depth.
     pub redirect: bool,
     pub status: Option<u16>,
+    /// The outcome's kind (`ok`, `not_found`, `redirected`, `skipped`, `error`).
+    pub outcome: &'static str,
 }
 
 /// A host answered 429 or 503: pause it. Answered with how long the fetcher waits before its
@@ -635,7 +637,7 @@ impl Handler<PauseHost> for Frontier {
 }
 
 /// The crawl's job source for the supervisor: asks the frontier for each next job.
-pub(crate) fn job_stream(frontier: Addr<Frontier>) -> crate::supervisor::JobStream {
+pub(crate) fn job_stream(frontier: Recipient<NextUrl>) -> crate::supervisor::JobStream {
     Box::pin(futures_util::stream::unfold(frontier, |f| async move {
         match f.send(NextUrl).await {
             Ok(Some(job)) => Some((job, f)),

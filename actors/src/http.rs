@@ -24,7 +24,7 @@ use rand::Rng;
 
 use crate::config::Config;
 use crate::extract::Extract;
-use crate::frontier::{Frontier, PauseHost};
+use crate::frontier::PauseHost;
 use crate::job::{ErrorKind, Job, JobError};
 use crate::wire::{Exchange, Hosts, WireConnector};
 use crate::writer::{Append, Body, PartState, Writer};
@@ -37,7 +37,7 @@ pub(crate) struct Want<'a> {
     /// Bodies this step wants are read whole into memory, with their headers.
     pub extract: Option<&'a dyn Extract>,
     /// Where to ask for a pause on 429/503.
-    pub frontier: Option<&'a Addr<Frontier>>,
+    pub frontier: Option<&'a Recipient<PauseHost>>,
     /// Where large bodies go while they are read (none: held in memory).
     pub stream_to: StreamTo<'a>,
 }

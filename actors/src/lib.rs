@@ -110,6 +110,7 @@ mod life;
 mod names;
 mod reporter;
 mod seen;
+mod shared;
 mod sink;
 mod source;
 mod spec;
@@ -135,14 +136,16 @@ pub use life::live_actors;
 pub use names::{file_for_url, safe_segment, url_tag};
 pub use reporter::Listener;
 pub use seen::SeenSet;
+pub use shared::{SharedCrawl, SharedStatus};
 pub use sink::{is_safe_relative, DirSink, Part, Sink};
 pub use source::blocking_source;
 pub use spec::{normalise, CrawlSpec, CrawlSpecBuilder, SpecError};
 
 use fetcher::{CrawlHooks, Shared};
-use frontier::{CrawlStats, Frontier};
+use frontier::{CrawlStats, Frontier, NextUrl, PageDone, PauseHost};
 use life::Life;
 use reporter::{CrawlLink, Finalize, Reporter};
+use shared::SharedFrontier;
 use supervisor::{JobStream, Stop, Supervisor};
 use writer::{Writer, WriterGate};
 
@@ -181,6 +184,9 @@ pub enum CrawlError {
     /// The crawl journal could not be opened or read.
     #[error("crawl journal: {0}")]
     Journal(String),
+    /// The shared crawl's Redis did not answer.
+    #[error("cannot reach Redis: {0}")]
+    Redis(String),
 }
 
 impl Crawler {
@@ -275,13 +281,79 @@ impl Crawler {
             life.clone(),
         )
         .map_err(|e| CrawlError::Journal(e.to_string()))?;
-        let source = Source::Crawl {
-            frontier: Box::new(frontier),
+        let addr = frontier.start();
+        let source = Source::Frontier(Hooks {
+            next: addr.clone().recipient(),
+            done: addr.clone().recipient(),
+            pause: addr.recipient(),
+            stats,
+            extractor: Some(extractor),
+            life,
+            ending,
+        });
+        Ok(self.go(source, shutdown).await)
+    }
+
+    /// [`Crawler::crawl`] as one of many workers sharing the crawl through Redis (see
+    /// [`SharedCrawl`]): the seeds are queued unless the crawl has seen them, and this worker
+    /// takes pages from the shared queue until none is left anywhere. The spec's journal and
+    /// page limit do not apply (Redis keeps the state). Fails when Redis does not answer.
+    pub async fn crawl_shared(
+        self,
+        spec: CrawlSpec,
+        shared: SharedCrawl,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<Summary, CrawlError> {
+        let extractor = Some(Arc::clone(&spec.extractor));
+        self.shared(Some(spec), Vec::new(), extractor, shared, shutdown)
+            .await
+    }
+
+    /// [`Crawler::run`] as one of many workers sharing one list of jobs through Redis: each
+    /// worker queues the jobs the crawl has not seen (so the list is queued once whoever starts
+    /// first), then takes jobs until none is left anywhere. Fails when Redis does not answer.
+    pub async fn run_shared(
+        self,
+        jobs: impl IntoIterator<Item = Job>,
+        shared: SharedCrawl,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<Summary, CrawlError> {
+        let jobs = jobs.into_iter().collect();
+        self.shared(None, jobs, None, shared, shutdown).await
+    }
+
+    async fn shared(
+        self,
+        spec: Option<CrawlSpec>,
+        jobs: Vec<Job>,
+        extractor: Option<Arc<dyn Extract>>,
+        shared: SharedCrawl,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<Summary, CrawlError> {
+        let stats = Arc::new(CrawlStats::default());
+        let life = Life::default();
+        let ending = CancellationToken::new();
+        let frontier = SharedFrontier::join(
+            shared,
+            spec,
+            jobs,
+            self.config.clone(),
+            Arc::clone(&stats),
+            ending.clone(),
+            life.clone(),
+        )
+        .await
+        .map_err(CrawlError::Redis)?;
+        let addr = frontier.start();
+        let source = Source::Frontier(Hooks {
+            next: addr.clone().recipient(),
+            done: addr.clone().recipient(),
+            pause: addr.recipient(),
             stats,
             extractor,
             life,
             ending,
-        };
+        });
         Ok(self.go(source, shutdown).await)
     }
 
@@ -298,16 +370,10 @@ impl Crawler {
         let started = Instant::now();
         let (jobs, crawl, life, ending) = match source {
             Source::Jobs(jobs) => (jobs, None, Life::default(), CancellationToken::new()),
-            Source::Crawl {
-                frontier,
-                stats,
-                extractor,
-                life,
-                ending,
-            } => {
-                let frontier = (*frontier).start();
-                let jobs = frontier::job_stream(frontier.clone());
-                (jobs, Some((frontier, stats, extractor)), life, ending)
+            Source::Frontier(hooks) => {
+                let jobs = frontier::job_stream(hooks.next.clone());
+                let (life, ending) = (hooks.life.clone(), hooks.ending.clone());
+                (jobs, Some(hooks), life, ending)
             }
         };
         let (done_tx, mut done_rx) = oneshot::channel();
@@ -318,9 +384,9 @@ impl Crawler {
             listener,
             done_tx,
             life.clone(),
-            crawl.as_ref().map(|(frontier, stats, _)| CrawlLink {
-                frontier: frontier.clone().recipient(),
-                stats: Arc::clone(stats),
+            crawl.as_ref().map(|hooks| CrawlLink {
+                frontier: hooks.done.clone(),
+                stats: Arc::clone(&hooks.stats),
             }),
         )
         .start();
@@ -351,9 +417,9 @@ impl Crawler {
             store_permits: Arc::clone(&store_permits),
             cancel: ending.clone(),
             life: life.clone(),
-            crawl: crawl.map(|(frontier, _, extractor)| CrawlHooks {
-                frontier,
-                extractor,
+            crawl: crawl.map(|hooks| CrawlHooks {
+                frontier: hooks.pause,
+                extractor: hooks.extractor,
             }),
         });
         let supervisor = Supervisor::new(jobs, handles, shared, reporter.clone()).start();
@@ -432,14 +498,19 @@ impl Crawler {
 enum Source {
     /// A list or stream: a frontier that never grows.
     Jobs(JobStream),
-    /// A crawl: the frontier (not started yet) and what the run shares with it.
-    Crawl {
-        frontier: Box<Frontier>,
-        stats: Arc<CrawlStats>,
-        extractor: Arc<dyn Extract>,
-        life: Life,
-        ending: CancellationToken,
-    },
+    /// A frontier (in memory or shared): its addresses and what the run shares with it.
+    Frontier(Hooks),
+}
+
+/// A started frontier, as the run talks to it.
+struct Hooks {
+    next: Recipient<NextUrl>,
+    done: Recipient<PageDone>,
+    pause: Recipient<PauseHost>,
+    stats: Arc<CrawlStats>,
+    extractor: Option<Arc<dyn Extract>>,
+    life: Life,
+    ending: CancellationToken,
 }
 
 /// The handle of a crawl started with [`Crawler::spawn`].

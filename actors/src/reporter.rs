@@ -210,6 +210,7 @@ impl Handler<Finished> for Reporter {
                 links: std::mem::take(&mut report.found),
                 redirect: matches!(report.outcome, Outcome::Redirected(_)),
                 status: report.status,
+                outcome: report.outcome.kind(),
             });
         }
         match &report.outcome {

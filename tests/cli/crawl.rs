@@ -174,14 +174,14 @@ pub fn max_in_flight(hits: &[Hit]) -> HashMap<String, usize> {
 }
 
 /// The JSON lines of a `--json` run.
-fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
+pub fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
     stdout(out)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect()
 }
 
-fn summary(lines: &[serde_json::Value]) -> &serde_json::Value {
+pub fn summary(lines: &[serde_json::Value]) -> &serde_json::Value {
     lines
         .iter()
         .find(|l| l["type"] == "summary")
@@ -204,7 +204,7 @@ fn assert_adds_up(s: &serde_json::Value) {
 }
 
 /// The files under `dir`, relative, the journal excepted.
-fn files(dir: &Path) -> Vec<String> {
+pub fn files(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {

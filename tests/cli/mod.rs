@@ -7,6 +7,7 @@ mod input;
 mod json;
 mod metadata;
 mod real_servers;
+mod redis;
 mod reports;
 mod serve_dir;
 mod signals;

@@ -1,0 +1,62 @@
+//! `flags status`: the counts of a crawl shared through Redis, from any machine.
+
+use flags_actors::SharedCrawl;
+
+use crate::cli::{StatusArgs, UsageError};
+use crate::crawl::{out, EXIT_OK, EXIT_USAGE};
+
+/// Prints the crawl's counts; exit code 2 when Redis does not answer.
+pub fn run(args: &StatusArgs) -> u8 {
+    let shared = SharedCrawl::new(args.redis.as_str(), args.crawl_name.as_str());
+    let status = actix_rt::Runtime::new()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(shared.status()));
+    let s = match status {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "{}",
+                UsageError(format!("--redis {}: cannot connect: {e}", args.redis))
+            );
+            return EXIT_USAGE;
+        }
+    };
+    if args.json {
+        out(serde_json::json!({
+            "type": "status",
+            "crawl": args.crawl_name,
+            "added": s.added,
+            "queued": s.queued,
+            "in_flight": s.in_flight,
+            "done": s.done(),
+            "ok": s.ok,
+            "not_found": s.not_found,
+            "redirected": s.redirected,
+            "errors": s.errors,
+            "skipped": s.skipped,
+            "blocked": s.blocked,
+            "workers": s.workers,
+        }));
+        return EXIT_OK;
+    }
+    out(format_args!("Crawl {} at {}", args.crawl_name, args.redis));
+    out(format_args!("{:>9} queued", s.queued));
+    out(format_args!("{:>9} in flight", s.in_flight));
+    out(format_args!(
+        "{:>9} done: {} ok, {} not found, {} redirected, {} errors, {} skipped, {} blocked by robots.txt",
+        s.done(),
+        s.ok,
+        s.not_found,
+        s.redirected,
+        s.errors,
+        s.skipped,
+        s.blocked
+    ));
+    out(format_args!(
+        "{:>9} in all ({} worker{} joined)",
+        s.added,
+        s.workers,
+        if s.workers == 1 { "" } else { "s" }
+    ));
+    EXIT_OK
+}
