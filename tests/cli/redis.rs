@@ -219,7 +219,7 @@ fn a_worker_killed_mid_crawl_leaves_its_jobs_to_the_others() {
             "kill",
             &url,
             dest.path(),
-            &["-m", "8", "--per-host", "12", "--lease", "2"],
+            &["-m", "8", "--per-host", "12", "--lease", "5"],
         )
         .stdout(Stdio::null())
         .stderr(Stdio::null())
