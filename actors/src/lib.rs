@@ -32,6 +32,10 @@
 //!   hands it every page's outcome with the links the extractor ([`Extract`], by default
 //!   [`HtmlLinks`]) found on it, on the writer's threads; a list of jobs is a frontier that
 //!   never grows.
+//! - `shared` is the frontier of a crawl (or job list) shared by many workers through Redis
+//!   Streams ([`Crawler::crawl_shared`], [`Crawler::run_shared`], [`SharedCrawl`]): a job is acked
+//!   only once its outcome is final, a dead worker's jobs are taken over after a lease, and
+//!   per-host limits hold for the whole crawl.
 //! - `http` is the HTTP of one job: clients, deadline, redirects, body limits, retries.
 //! - `wire` sits under awc, on every connection: it lets a request that met a stale keep-alive
 //!   connection be sent again at once on a fresh one, retires connections an HTTP/1.0 server
