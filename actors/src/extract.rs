@@ -75,6 +75,13 @@ pub trait Extract: Send + Sync + 'static {
 
     /// The links and records of `page`.
     fn extract(&self, page: &Page<'_>) -> Extracted;
+
+    /// True when this step gives links and nothing else: pages whose links cannot lead anywhere
+    /// (at the crawl's depth limit) are then not read for it at all (default false: every page
+    /// it [`wants`](Extract::wants) is given to it, for its records).
+    fn only_links(&self) -> bool {
+        false
+    }
 }
 
 /// True for `text/html` and `application/xhtml+xml` (and for no `Content-Type` at all, which
@@ -93,6 +100,10 @@ pub struct HtmlLinks;
 impl Extract for HtmlLinks {
     fn extract(&self, page: &Page<'_>) -> Extracted {
         Extracted::links(html_links(page.url, page.body))
+    }
+
+    fn only_links(&self) -> bool {
+        true
     }
 }
 

@@ -3,16 +3,20 @@
 //! Owns: a clone of its arbiter's awc `Client` (one client per arbiter: awc's clients are `!Send`
 //! and their connection pool is per client), and at most one job.
 //! Receives: its next job as the answer to the [`NextJob`] it sends the supervisor when free.
-//! Sends: [`Save`] to the writer for a 200 (the writer reports that job), or [`Finished`] to the
-//! reporter with any other outcome, awaited; [`FetcherGone`] to the supervisor when the actor is
-//! dropped, however that happens. A store permit, taken before handing a body over, makes a slow
-//! disk slow the crawl down instead of growing a queue.
+//! Sends: [`Save`] (and [`Append`] for the pieces of a large body) to the writer for a 200 (the
+//! writer reports that job), or [`Finished`] to the reporter with any other outcome, awaited;
+//! [`Failed`] to the frontier when an attempt in a crawl failed in a way that may pass (the
+//! frontier's policy answers: later, or the error it ends with); [`FetcherGone`] to the supervisor
+//! when the actor is dropped, however that happens. A store permit, taken before handing a body
+//! over, makes a slow disk slow the crawl down instead of growing a queue.
 //!
-//! The HTTP of a job (deadlines, retries, redirects, bodies) is in `http`. In a crawl, a page the
-//! extractor wants goes to the writer whole, with its headers; a redirect is reported as an
-//! outcome whose target is a link; a stored page that is skipped is read back for its links. A
-//! panic while handling a job is caught: the job ends as an error with the panic message and this
-//! fetcher retires, to be replaced by the supervisor.
+//! The HTTP of a job is in `http`. A plain list of jobs is retried here, with backoff; a crawl's
+//! pages are tried once per hand-out and the frontier decides the rest. In a crawl, a page the
+//! extractor wants (and whose links can lead somewhere) goes to the writer whole, with its
+//! headers; a redirect is reported as an outcome whose target is a link, unless the chain is too
+//! long; a stored page that is skipped is read back for its links. A panic while handling a job
+//! is caught: the job ends as an error with the panic message and this fetcher retires, to be
+//! replaced by the supervisor.
 
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
@@ -20,40 +24,50 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
+use bytes::Bytes;
+use futures_util::future::LocalBoxFuture;
 use futures_util::FutureExt;
 
+use crate::body::{Body, PartState};
 use crate::config::Config;
 use crate::extract::Extract;
-use crate::frontier::PauseHost;
-use crate::http::{check_url, fetch_retrying, Clients, Failure, Got, Want};
+use crate::http::{check_url, fetch, fetch_retrying, Clients, Failure, Got, Read, Spill, Want};
 use crate::job::{ErrorKind, Job, JobError, JobReport, Outcome};
 use crate::life::Life;
-use crate::reporter::{Finished, Reporter};
-use crate::supervisor::{Assignment, FetcherGone, NextJob, Release, Supervisor};
-use crate::writer::{Body, ExistingPage, Exists, PageInfo, Save, Writer};
+use crate::policy::Policy;
+use crate::protocol::{
+    Append, Assignment, ExistingPage, Exists, Failed, FetcherGone, Finished, NextJob, PageInfo,
+    Peers, Release, Retry, Save,
+};
 
 /// What every fetcher of a run shares.
 pub(crate) struct Shared {
     pub config: Config,
-    pub writer: Addr<Writer>,
-    pub reporter: Addr<Reporter>,
+    pub peers: Peers,
     /// One permit per body handed to the writer and not yet stored.
     pub store_permits: Arc<tokio::sync::Semaphore>,
     /// Cancelled when the run ends: every fetcher drops what it is doing and stops.
     pub cancel: tokio_util::sync::CancellationToken,
     /// The run's live actors.
     pub life: Life,
-    /// Set in a crawl: the frontier and the extractor.
+    /// Set when a frontier hands out the jobs (a crawl, or a list shared through Redis).
     pub crawl: Option<CrawlHooks>,
 }
 
-/// What a frontier adds to a run: 429 and 503 pause the host in the frontier; in a crawl,
-/// redirects become links and pages the extractor wants are held in memory for it.
+/// What a frontier adds to a run.
 pub(crate) struct CrawlHooks {
-    pub frontier: Recipient<PauseHost>,
-    /// `None` for a list of jobs (shared through Redis): redirects are followed, nothing parsed.
+    /// The link step; `None` for a list of jobs (redirects are then followed within the job).
     pub extractor: Option<Arc<dyn Extract>>,
+    /// The crawl's rules: redirect chains, the depth limit.
+    pub policy: Arc<Policy>,
 }
+
+/// The supervisor, as a fetcher sees it.
+pub(crate) type SupervisorLine = (
+    Recipient<NextJob>,
+    Recipient<Release>,
+    Recipient<FetcherGone>,
+);
 
 /// The largest `metadata.json` (a one-line JSON object) accepted.
 const META_LIMIT: u64 = 64 * 1024;
@@ -62,7 +76,7 @@ pub(crate) struct Fetcher {
     id: usize,
     shared: Arc<Shared>,
     client: Clients,
-    supervisor: Addr<Supervisor>,
+    supervisor: SupervisorLine,
 }
 
 impl Fetcher {
@@ -70,7 +84,7 @@ impl Fetcher {
         id: usize,
         shared: Arc<Shared>,
         client: Clients,
-        supervisor: Addr<Supervisor>,
+        supervisor: SupervisorLine,
     ) -> Self {
         Fetcher {
             id,
@@ -83,7 +97,7 @@ impl Fetcher {
 
 impl Drop for Fetcher {
     fn drop(&mut self) {
-        self.supervisor.do_send(FetcherGone { fetcher: self.id });
+        self.supervisor.2.do_send(FetcherGone { fetcher: self.id });
     }
 }
 
@@ -115,16 +129,39 @@ impl Actor for Fetcher {
     }
 }
 
+/// How a job was handled.
+enum Handled {
+    /// Its outcome, for the reporter (boxed: the other answers carry nothing).
+    Report(Box<JobReport>),
+    /// Its body went to the writer, which reports the outcome.
+    Stored,
+    /// It went back to the frontier, to be tried again later.
+    Returned,
+}
+
 /// Asks for a job, does it, reports it, and again, until the supervisor has none left.
-async fn work_loop(id: usize, shared: Arc<Shared>, client: Clients, supervisor: Addr<Supervisor>) {
-    while let Ok(Some(Assignment { job, tries })) = supervisor.send(NextJob { fetcher: id }).await {
+async fn work_loop(id: usize, shared: Arc<Shared>, client: Clients, supervisor: SupervisorLine) {
+    let (next, release, _) = supervisor;
+    let mut returned = false;
+    while let Ok(Some(Assignment { job, tries })) = next
+        .send(NextJob {
+            fetcher: id,
+            returned,
+        })
+        .await
+    {
+        returned = false;
         let started = Instant::now();
         let result = AssertUnwindSafe(do_job(&shared, &client, &job, tries))
             .catch_unwind()
             .await;
         let (report, panicked) = match result {
-            Ok(None) => continue,
-            Ok(Some(report)) => (report, false),
+            Ok(Handled::Stored) => continue,
+            Ok(Handled::Returned) => {
+                returned = true;
+                continue;
+            }
+            Ok(Handled::Report(report)) => (*report, false),
             Err(panic) => (
                 JobReport {
                     elapsed: started.elapsed(),
@@ -140,134 +177,268 @@ async fn work_loop(id: usize, shared: Arc<Shared>, client: Clients, supervisor: 
                 true,
             ),
         };
-        if shared.reporter.send(Finished(report)).await.is_err() {
+        if shared.peers.finished.send(Finished(report)).await.is_err() {
             return;
         }
         if panicked {
             // The panic may have left this actor's state half-updated: retire and be replaced.
-            let _ = supervisor.send(Release { fetcher: id }).await;
+            let _ = release.send(Release { fetcher: id }).await;
             return;
         }
     }
 }
 
-/// Does one job. `None` means the body went to the writer, which reports the outcome.
-async fn do_job(shared: &Shared, client: &Clients, job: &Job, tries: u32) -> Option<JobReport> {
+/// Does one job.
+async fn do_job(shared: &Shared, client: &Clients, job: &Job, tries: u32) -> Handled {
     let started = Instant::now();
     let config = &shared.config;
-    let report = |outcome, status, attempts| JobReport {
-        status,
-        elapsed: started.elapsed(),
-        attempts,
-        ..JobReport::new(job.clone(), outcome)
+    let report = |outcome, status, attempts| {
+        Handled::Report(Box::new(JobReport {
+            status,
+            elapsed: started.elapsed(),
+            attempts,
+            ..JobReport::new(job.clone(), outcome)
+        }))
     };
+    if let Some(error) = &job.verdict {
+        return report(Outcome::Error(error.clone()), None, job.tries);
+    }
     if let Err(e) = check_url(&job.url) {
-        return Some(report(
+        return report(
             Outcome::Error(JobError::new(ErrorKind::InvalidUrl, e)),
             None,
             0,
-        ));
+        );
     }
     // The name comes first (the book's flags3 order): no image is fetched only to be thrown
     // away when its metadata fails, and an existing file is skipped under its real name.
     let file = match name_file(shared, client, job).await {
         Ok(Some(file)) => file,
-        Ok(None) => return Some(report(Outcome::NotFound, Some(404), tries + 1)),
-        Err(f) => return Some(report(Outcome::Error(f.error()), f.status, tries + 1)),
+        Ok(None) => return report(Outcome::NotFound, Some(404), tries + 1),
+        Err(f) => return report(Outcome::Error(f.error()), f.status, tries + 1),
     };
+    let crawl = shared.crawl.as_ref();
+    // A page is read whole for the extractor, unless it only gives links and they cannot lead
+    // anywhere (the page is at the depth limit).
+    let extractor = crawl.and_then(|c| {
+        c.extractor
+            .as_ref()
+            .filter(|e| c.policy.wants_links(job.depth) || !e.only_links())
+    });
     if config.skip_existing {
-        // Asked on the writer's threads: a sink may block to answer.
-        if let Some(extractor) = shared.crawl.as_ref().and_then(|h| h.extractor.as_ref()) {
-            let ask = ExistingPage {
-                job: job.clone(),
-                file: file.clone(),
-                extractor: Arc::clone(extractor),
-                limit: config.max_body,
-            };
-            if let Ok(Some(links)) = shared.writer.send(ask).await {
-                let mut skipped = report(Outcome::Skipped, None, 0);
-                skipped.links = links.len() as u32;
-                skipped.found = links;
-                return Some(skipped);
-            }
-        } else if shared
-            .writer
-            .send(Exists(file.clone()))
-            .await
-            .unwrap_or(false)
-        {
-            return Some(report(Outcome::Skipped, None, 0));
+        if let Some(found) = skipped(shared, job, &file, extractor).await {
+            let mut r = JobReport::new(job.clone(), Outcome::Skipped);
+            r.elapsed = started.elapsed();
+            r.links = found.len() as u32;
+            r.found = found;
+            return Handled::Report(Box::new(r));
         }
     }
-    let mut attempt = tries;
-    let stream_to = Some((&shared.writer, job));
-    let want = match &shared.crawl {
-        Some(hooks) => Want {
-            follow: hooks.extractor.is_none(),
-            extract: hooks.extractor.as_deref(),
-            frontier: Some(&hooks.frontier),
-            stream_to,
-        },
-        None => Want {
-            stream_to,
-            ..Want::PLAIN
-        },
+    let want = Want {
+        follow: crawl.is_none_or(|c| c.extractor.is_none()),
+        max_redirects: config.max_redirects,
+        extract: extractor.map(|e| &**e as &dyn Extract),
     };
-    let got = fetch_retrying(
-        client,
-        config,
-        &job.url,
-        config.max_body,
-        want,
-        &mut attempt,
-    )
-    .await;
-    let (body, page) = match got {
-        Ok(Got::Body(body)) => (body, None),
-        Ok(Got::Page(bytes, headers)) => (Body::Memory(bytes), Some(headers)),
-        Ok(Got::NotFound) => return Some(report(Outcome::NotFound, Some(404), attempt)),
-        Ok(Got::Redirect(target, status)) => {
-            let mut r = report(Outcome::Redirected(target.clone()), Some(status), attempt);
-            r.found = vec![target];
-            return Some(r);
+    let mut spill = WriterSpill {
+        append: shared.peers.append.clone(),
+        job: job.clone(),
+        part: None,
+        error: None,
+    };
+    let mut attempts = job.tries;
+    let got = match (crawl, &shared.peers.failed) {
+        (Some(_), Some(failed)) => {
+            attempts += 1;
+            match fetch(
+                client,
+                config,
+                &job.url,
+                config.max_body,
+                want,
+                Some(&mut spill),
+            )
+            .await
+            {
+                Err(f) if f.transient => match ask(failed, job, &f).await {
+                    Retry::Later => return Handled::Returned,
+                    Retry::Fail(e) => Err(Failure {
+                        kind: e.kind,
+                        message: e.message,
+                        ..f
+                    }),
+                },
+                other => other,
+            }
         }
-        Err(f) => return Some(report(Outcome::Error(f.error()), f.status, attempt)),
+        _ => {
+            attempts = tries;
+            let limit = config.max_body;
+            fetch_retrying(
+                client,
+                config,
+                &job.url,
+                limit,
+                want,
+                Some(&mut spill),
+                &mut attempts,
+            )
+            .await
+        }
     };
-    let extractor = shared.crawl.as_ref().and_then(|h| h.extractor.as_ref());
+    let (body, page) = match got {
+        Ok(Got::Body(Read::Memory(bytes))) => (Body::Memory(bytes), None),
+        Ok(Got::Body(Read::Spilled)) => match spill.part.take() {
+            Some(part) => (Body::Parts(part), None),
+            None => {
+                let e = spill.error.take().unwrap_or_else(|| {
+                    JobError::new(ErrorKind::Internal, "a large body went missing")
+                });
+                return report(Outcome::Error(e), Some(200), attempts);
+            }
+        },
+        Ok(Got::Page(bytes, headers)) => (Body::Memory(bytes), Some(headers)),
+        Ok(Got::NotFound) => return report(Outcome::NotFound, Some(404), attempts),
+        Ok(Got::Redirect(target, status)) => {
+            let hop = crawl.map_or(Ok(0), |c| c.policy.redirect_hop(job.hops));
+            return match hop {
+                Ok(_) => {
+                    match report(Outcome::Redirected(target.clone()), Some(status), attempts) {
+                        Handled::Report(mut r) => {
+                            r.found = vec![target];
+                            Handled::Report(r)
+                        }
+                        other => other,
+                    }
+                }
+                Err(why) => report(
+                    Outcome::Error(JobError::new(
+                        ErrorKind::Redirect,
+                        format!("HTTP error {status} - {why}"),
+                    )),
+                    Some(status),
+                    attempts,
+                ),
+            };
+        }
+        Err(f) => return report(Outcome::Error(f.error()), f.status, attempts),
+    };
     let page = page.zip(extractor).map(|(headers, extractor)| PageInfo {
         headers,
         extractor: Arc::clone(extractor),
     });
     // Waits only when the writers are that far behind: the permit bounds the bodies in memory.
     let Ok(permit) = Arc::clone(&shared.store_permits).acquire_owned().await else {
-        return Some(report(
+        return report(
             Outcome::Error(JobError::new(ErrorKind::Internal, "the run is ending")),
             Some(200),
-            attempt,
-        ));
+            attempts,
+        );
     };
     let save = Save {
-        report: report(
-            Outcome::Error(JobError::new(ErrorKind::Internal, "")),
-            Some(200),
-            attempt,
-        ),
+        report: JobReport {
+            status: Some(200),
+            attempts,
+            ..JobReport::new(
+                job.clone(),
+                Outcome::Error(JobError::new(ErrorKind::Internal, "")),
+            )
+        },
         started,
         file,
         body,
         page,
         permit,
     };
-    match shared.writer.try_send(save) {
-        Ok(()) => None,
-        Err(e) => Some(report(
+    match shared.peers.save.try_send(save) {
+        Ok(()) => Handled::Stored,
+        Err(e) => report(
             Outcome::Error(JobError::new(
                 ErrorKind::Internal,
                 format!("writer unavailable: {e}"),
             )),
             Some(200),
-            attempt,
-        )),
+            attempts,
+        ),
+    }
+}
+
+/// Asks the frontier what becomes of a page whose attempt failed.
+async fn ask(failed: &Recipient<Failed>, job: &Job, f: &Failure) -> Retry {
+    let msg = Failed {
+        url: job.url.clone(),
+        kind: f.kind,
+        status: f.status,
+        retry_after: f.retry_after,
+        message: f.message.clone(),
+    };
+    failed
+        .send(msg)
+        .await
+        .unwrap_or_else(|_| Retry::Fail(f.error()))
+}
+
+/// With `skip_existing`: `Some(links)` when the job's file is stored already (in a crawl, the
+/// stored page's links, read back on the writer's threads, where a sink may block).
+async fn skipped(
+    shared: &Shared,
+    job: &Job,
+    file: &std::path::Path,
+    extractor: Option<&Arc<dyn Extract>>,
+) -> Option<Vec<String>> {
+    if shared.crawl.as_ref().is_some_and(|c| c.extractor.is_some()) {
+        // A page at the depth limit still counts as stored; its links lead nowhere.
+        let ask = ExistingPage {
+            job: job.clone(),
+            file: file.to_path_buf(),
+            extractor: extractor.map(Arc::clone),
+            limit: shared.config.max_body,
+        };
+        return shared.peers.existing.send(ask).await.ok().flatten();
+    }
+    shared
+        .peers
+        .exists
+        .send(Exists(file.to_path_buf()))
+        .await
+        .unwrap_or(false)
+        .then(Vec::new)
+}
+
+/// Hands the pieces of a large body to the writer as they arrive.
+struct WriterSpill {
+    append: Recipient<Append>,
+    job: Job,
+    part: Option<PartState>,
+    /// Why the writer refused a piece.
+    error: Option<JobError>,
+}
+
+impl Spill for WriterSpill {
+    fn reset(&mut self) {
+        self.part = None;
+        self.error = None;
+    }
+
+    fn spill(&mut self, piece: Bytes) -> LocalBoxFuture<'_, Result<(), Failure>> {
+        Box::pin(async move {
+            let msg = Append {
+                job: self.job.clone(),
+                part: self.part.take(),
+                piece,
+            };
+            let refused = |e: JobError| Failure::permanent(e.kind, e.message);
+            match self.append.send(msg).await {
+                Ok(Ok(part)) => {
+                    self.part = Some(part);
+                    Ok(())
+                }
+                Ok(Err(e)) => Err(refused(e)),
+                Err(e) => Err(refused(JobError::new(
+                    ErrorKind::Internal,
+                    format!("writer unavailable: {e}"),
+                ))),
+            }
+        })
     }
 }
 
@@ -289,20 +460,16 @@ async fn name_file(
         status,
         ..Failure::permanent(kind, format!("metadata: {message}"))
     };
-    match fetch_retrying(client, config, meta_url, limit, Want::PLAIN, &mut attempts).await {
-        Ok(Got::Body(Body::Memory(meta))) => {
+    let want = Want::plain(config);
+    match fetch_retrying(client, config, meta_url, limit, want, None, &mut attempts).await {
+        Ok(Got::Body(Read::Memory(meta))) => {
             namer.name(job, &meta).map(Some).map_err(|e| Failure {
                 status: Some(200),
                 ..Failure::permanent(ErrorKind::Name, e)
             })
         }
-        Ok(Got::Body(Body::Parts(_))) => Err(failed(
-            ErrorKind::TooLarge,
-            "body too large".into(),
-            Some(200),
-        )),
         Ok(Got::NotFound) => Ok(None),
-        Ok(Got::Page(..) | Got::Redirect(..)) => Err(failed(
+        Ok(_) => Err(failed(
             ErrorKind::Internal,
             "unexpected answer".into(),
             None,

@@ -24,6 +24,12 @@ pub struct Job {
     pub depth: u32,
     /// In a crawl, the page this URL was found on (`None` for seeds and list jobs).
     pub parent: Option<String>,
+    /// In a crawl, how many redirects in a row led to this URL (0 for a link found on a page).
+    pub hops: u32,
+    /// Attempts already made at this job before this one (a crawl tries a page again later).
+    pub(crate) tries: u32,
+    /// Decided before any request: the job ends as this error (its host was given up).
+    pub(crate) verdict: Option<JobError>,
 }
 
 impl Job {
@@ -36,6 +42,9 @@ impl Job {
             meta_url: None,
             depth: 0,
             parent: None,
+            hops: 0,
+            tries: 0,
+            verdict: None,
         }
     }
 
@@ -119,11 +128,15 @@ pub enum ErrorKind {
     Write,
     /// The engine itself failed (a panic caught, a fetcher that died).
     Internal,
+    /// Not requested: its host was given up after failing too often in a row (see
+    /// [`CrawlSpec::give_up_after`](crate::CrawlSpecBuilder::give_up_after)).
+    GaveUp,
 }
 
 impl ErrorKind {
     /// The kind in snake case, as `--json` writes it: `invalid_url`, `connect`, `tls`, `timeout`,
-    /// `status`, `redirect`, `too_large`, `truncated`, `protocol`, `name`, `write`, `internal`.
+    /// `status`, `redirect`, `too_large`, `truncated`, `protocol`, `name`, `write`, `internal`,
+    /// `gave_up`.
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::InvalidUrl => "invalid_url",
@@ -138,6 +151,7 @@ impl ErrorKind {
             ErrorKind::Name => "name",
             ErrorKind::Write => "write",
             ErrorKind::Internal => "internal",
+            ErrorKind::GaveUp => "gave_up",
         }
     }
 }
@@ -240,13 +254,60 @@ pub struct Summary {
     /// In a crawl: URLs discovered but never handed to a fetcher (the crawl was interrupted, or
     /// hit its page limit).
     pub not_visited: u64,
-    /// In a crawl: URLs not fetched because robots.txt disallows them (or stayed unavailable).
+    /// In a crawl: URLs not fetched because robots.txt disallows them.
     pub blocked: u64,
+    /// In a shared crawl: how the whole crawl stood when this worker ended (every worker's jobs;
+    /// `None` outside a shared crawl, or when Redis could not say).
+    pub shared: Option<SharedStatus>,
+    /// Why the crawl could not go on, when it could not: its state vanished from Redis, or Redis
+    /// stopped answering for too long. Such a run is never complete.
+    pub lost: Option<String>,
 }
 
 impl Summary {
     /// Jobs that have an outcome (every job but the cancelled ones).
     pub fn finished(&self) -> u64 {
         self.downloaded + self.not_found + self.redirected + self.errors + self.skipped
+    }
+}
+
+/// The counts of a shared crawl, from Redis (`flags status`, and [`Summary::shared`]). `added == queued + in_flight +
+/// done()`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SharedStatus {
+    /// Jobs ever queued.
+    pub added: u64,
+    /// Waiting for a worker.
+    pub queued: u64,
+    /// Taken by a worker, not done yet.
+    pub in_flight: u64,
+    /// Done: stored.
+    pub ok: u64,
+    /// Done: 404.
+    pub not_found: u64,
+    /// Done: redirected (crawls).
+    pub redirected: u64,
+    /// Done: failed.
+    pub errors: u64,
+    /// Done: already stored.
+    pub skipped: u64,
+    /// Done: disallowed by robots.txt.
+    pub blocked: u64,
+    /// Workers that joined.
+    pub workers: u64,
+    /// The crawl exists in this Redis (it has an identity).
+    pub exists: bool,
+}
+
+impl SharedStatus {
+    /// Jobs with a final outcome.
+    pub fn done(&self) -> u64 {
+        self.ok + self.not_found + self.redirected + self.errors + self.skipped + self.blocked
+    }
+
+    /// Nothing queued or in flight: every job ever queued has its outcome.
+    pub fn complete(&self) -> bool {
+        self.exists && self.queued == 0 && self.in_flight == 0 && self.added == self.done()
     }
 }

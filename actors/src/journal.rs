@@ -1,7 +1,7 @@
 //! The crawl journal: an append-only text file that lets a crawl go on after any stop, `kill -9`
 //! included.
 //!
-//! One line per event, tab-separated: `Q depth url parent` when a URL is queued (seen), `D url`
+//! One line per event, tab-separated: `Q depth url parent hops` when a URL is queued (seen), `D url`
 //! when its page has its final outcome. The frontier writes a page's `Q` lines before its `D`
 //! line, through one buffer flushed in order after each page, so whatever prefix of the file
 //! reached the system is consistent: a page whose `D` line was lost is fetched again, with its
@@ -27,6 +27,8 @@ pub(crate) struct Left {
     pub depth: u32,
     pub url: String,
     pub parent: Option<String>,
+    /// Redirects in a row that led to it.
+    pub hops: u32,
 }
 
 /// What a journal says: every URL seen, the ones left (in the order they were queued), and how
@@ -62,8 +64,18 @@ impl Journal {
         Ok((Journal { out }, replay))
     }
 
-    pub fn queued(&mut self, depth: u32, url: &str, parent: Option<&str>) -> io::Result<()> {
-        writeln!(self.out, "Q\t{depth}\t{url}\t{}", parent.unwrap_or("-"))
+    pub fn queued(
+        &mut self,
+        depth: u32,
+        url: &str,
+        parent: Option<&str>,
+        hops: u32,
+    ) -> io::Result<()> {
+        writeln!(
+            self.out,
+            "Q\t{depth}\t{url}\t{}\t{hops}",
+            parent.unwrap_or("-")
+        )
     }
 
     pub fn done(&mut self, url: &str) -> io::Result<()> {
@@ -102,11 +114,19 @@ fn replay(path: &Path) -> io::Result<Replay> {
         match (fields.next(), fields.next(), fields.next(), fields.next()) {
             (Some("Q"), Some(depth), Some(url), Some(parent)) => {
                 let Ok(depth) = depth.parse() else { continue };
+                // Journals written before hops were recorded have none: 0.
+                let hops = fields.next().and_then(|h| h.parse().ok()).unwrap_or(0);
                 if replay.seen.insert(url) {
                     order += 1;
                     let parent = (parent != "-").then(|| parent.to_string());
                     let url = url.to_string();
-                    left.insert(fingerprint(&url), (order, Left { depth, url, parent }));
+                    let l = Left {
+                        depth,
+                        url,
+                        parent,
+                        hops,
+                    };
+                    left.insert(fingerprint(&l.url), (order, l));
                 }
             }
             (Some("D"), Some(url), None, None) if left.remove(&fingerprint(url)).is_some() => {
@@ -132,9 +152,9 @@ mod tests {
         {
             let (mut j, replay) = Journal::open(&path, true).unwrap();
             assert_eq!(replay.seen.len(), 0);
-            j.queued(0, "http://h/", None).unwrap();
-            j.queued(1, "http://h/a", Some("http://h/")).unwrap();
-            j.queued(1, "http://h/b", Some("http://h/")).unwrap();
+            j.queued(0, "http://h/", None, 0).unwrap();
+            j.queued(1, "http://h/a", Some("http://h/"), 0).unwrap();
+            j.queued(1, "http://h/b", Some("http://h/"), 2).unwrap();
             j.done("http://h/").unwrap();
             j.flush().unwrap();
         }
@@ -148,6 +168,7 @@ mod tests {
         let left: Vec<&str> = replay.left.iter().map(|l| l.url.as_str()).collect();
         assert_eq!(left, ["http://h/a", "http://h/b"]);
         assert_eq!(replay.left[0].parent.as_deref(), Some("http://h/"));
+        assert_eq!(replay.left[1].hops, 2);
         j.done("http://h/a").unwrap();
         j.flush().unwrap();
         drop(j);

@@ -1,9 +1,12 @@
-//! Who is still alive: every engine actor counts itself in when it starts and out when it stops,
-//! so a run returns only once everything it started has ended (no actor, timer, connection or
-//! request of a finished run lingers in a long-lived program).
+//! Who is still alive: every engine actor (and every task a run starts on its own) counts itself
+//! in when it starts and out when it stops, so a run returns only once everything it started has
+//! ended (no actor, timer, connection or request of a finished run lingers in a long-lived
+//! program).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+
+use tokio::sync::Notify;
 
 /// Engine actors alive in this process, all runs together.
 static LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -16,23 +19,55 @@ pub fn live_actors() -> usize {
 
 /// The live actors of one run.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Life(Arc<AtomicUsize>);
+pub(crate) struct Life(Arc<Inner>);
+
+#[derive(Debug, Default)]
+struct Inner {
+    live: AtomicUsize,
+    /// Told when the last one stops.
+    none: Notify,
+}
 
 impl Life {
     /// An actor of this run started.
     pub fn born(&self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
+        self.0.live.fetch_add(1, Ordering::SeqCst);
         LIVE.fetch_add(1, Ordering::SeqCst);
     }
 
     /// An actor of this run stopped.
     pub fn died(&self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
         LIVE.fetch_sub(1, Ordering::SeqCst);
+        if self.0.live.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.none.notify_waiters();
+        }
     }
 
-    /// How many actors of this run are alive.
-    pub fn live(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
+    /// Counts a task in until the returned guard is dropped.
+    pub fn task(&self) -> Alive {
+        self.born();
+        Alive(self.clone())
+    }
+
+    /// Resolves once no actor of this run is alive.
+    pub async fn ended(&self) {
+        loop {
+            let told = self.0.none.notified();
+            tokio::pin!(told);
+            told.as_mut().enable();
+            if self.0.live.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            told.await;
+        }
+    }
+}
+
+/// A task of a run, alive until dropped.
+pub(crate) struct Alive(Life);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.died();
     }
 }

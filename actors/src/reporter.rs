@@ -2,13 +2,14 @@
 //!
 //! Owns: the running [`Summary`], the progress bar (see `bar`), the subscribers' channels and the
 //! embedder's event listener.
-//! Receives: [`Finished`] from fetchers (and from the supervisor for jobs whose fetcher died),
-//! [`Total`] and [`Cancelled`] from the supervisor, [`Finalize`] from the run when an interrupted
+//! Receives: [`Finished`] from fetchers and the writer (and from the supervisor for jobs whose
+//! fetcher died), [`Tally`] from the supervisor, [`Finalize`] from the run when an interrupted
 //! run's grace period is over.
 //! Sends: every [`Event`] to each subscriber with `try_send` (never blocking the crawl; what a
 //! full or closed channel refuses is counted in `events_dropped`), and the final [`Summary`] to the
 //! run once every job read from the source has its outcome; then it stops, and its redraw timer
-//! with it.
+//! with it. In a crawl, every outcome also goes to the frontier as a [`PageDone`] (with the links
+//! found on the page), before the run can end: its links may be more work.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -20,28 +21,9 @@ use tokio::sync::oneshot;
 
 use crate::bar::Bar;
 use crate::config::Progress;
-use crate::frontier::{CrawlStats, PageDone};
-use crate::job::{Event, JobReport, Outcome, Summary};
+use crate::job::{Event, Outcome, Summary};
 use crate::life::Life;
-
-/// A job finished with this report.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Finished(pub JobReport);
-
-/// The supervisor has read `jobs` jobs; `last` is true once the source is exhausted (or the run
-/// stopped dispatching), making `jobs` the final total.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Total {
-    pub jobs: u64,
-    pub last: bool,
-}
-
-/// End the run now: jobs without an outcome are counted as cancelled.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Finalize;
+use crate::protocol::{CrawlStats, Finalize, Finished, PageDone, Tally};
 
 /// Called with every event, on the reporter's thread, in order and without loss.
 pub type Listener = Box<dyn FnMut(&Event) + Send>;
@@ -206,7 +188,6 @@ impl Handler<Finished> for Reporter {
             // The frontier hears of the page before the run can end: its links may be more work.
             c.frontier.do_send(PageDone {
                 url: report.job.url.clone(),
-                depth: report.job.depth,
                 links: std::mem::take(&mut report.found),
                 redirect: matches!(report.outcome, Outcome::Redirected(_)),
                 status: report.status,
@@ -230,47 +211,29 @@ impl Handler<Finished> for Reporter {
     }
 }
 
-impl Handler<Total> for Reporter {
+impl Handler<Tally> for Reporter {
     type Result = ();
 
-    fn handle(&mut self, msg: Total, ctx: &mut Context<Self>) {
-        if msg.last {
-            self.total = Some(msg.jobs);
-        }
-        // When interrupted, the bar keeps showing the whole job list: the rest were not attempted.
-        if !self.interrupted {
-            self.bar.set_length(msg.jobs);
+    fn handle(&mut self, msg: Tally, ctx: &mut Context<Self>) {
+        match msg {
+            Tally::Total { jobs, last } => {
+                if last {
+                    self.total = Some(jobs);
+                }
+                // When interrupted, the bar keeps showing the whole job list: the rest were not
+                // attempted.
+                if !self.interrupted {
+                    self.bar.set_length(jobs);
+                }
+            }
+            Tally::Cancelled(n) => self.summary.cancelled += n,
+            Tally::Interrupted => {
+                self.interrupted = true;
+                return;
+            }
         }
         self.maybe_finish(false);
         self.stop_when_done(ctx);
-    }
-}
-
-/// Jobs read but never to be tried (they waited for a retry when the run stopped).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Cancelled(pub u64);
-
-impl Handler<Cancelled> for Reporter {
-    type Result = ();
-
-    fn handle(&mut self, Cancelled(n): Cancelled, ctx: &mut Context<Self>) {
-        self.summary.cancelled += n;
-        self.maybe_finish(false);
-        self.stop_when_done(ctx);
-    }
-}
-
-/// The run was interrupted: whatever `Total` says next is what was dispatched.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Interrupted;
-
-impl Handler<Interrupted> for Reporter {
-    type Result = ();
-
-    fn handle(&mut self, _: Interrupted, _: &mut Context<Self>) {
-        self.interrupted = true;
     }
 }
 

@@ -37,6 +37,13 @@ pub trait Sink: Send + Sync + 'static {
     fn begin(&self, _job: &Job) -> io::Result<Option<Box<dyn Part>>> {
         Ok(None)
     }
+
+    /// Removes what stores cut short by a killed worker left behind (for [`DirSink`], its temp
+    /// files). Called at the end of a complete shared crawl, when no store of it can be under way
+    /// any more; the default does nothing.
+    fn tidy(&self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A body being stored in pieces. Dropping it without [`Part::commit`] must discard it.
@@ -66,6 +73,15 @@ impl DirSink {
         let dir = dir.into();
         fs::create_dir_all(&dir)?;
         remove_temp_files(&dir)?;
+        Ok(DirSink { dir, fsync: true })
+    }
+
+    /// A folder shared with other workers of a crawl that may be storing files in it now: it is
+    /// created if needed, and temp files are left alone (they may be another worker's; a
+    /// complete shared crawl removes the ones killed workers left, see [`Sink::tidy`]).
+    pub fn joining(dir: impl Into<PathBuf>) -> io::Result<Self> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir)?;
         Ok(DirSink { dir, fsync: true })
     }
 
@@ -121,9 +137,13 @@ fn remove_temp_files(dir: &Path) -> io::Result<()> {
         let name = name.to_string_lossy();
         if name.starts_with(TEMP_PREFIX)
             && name.ends_with(TEMP_SUFFIX)
-            && entry.file_type()?.is_file()
+            && entry.file_type().is_ok_and(|t| t.is_file())
         {
-            fs::remove_file(entry.path())?;
+            // Another worker's store may have renamed it meanwhile.
+            match fs::remove_file(entry.path()) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
         }
     }
     Ok(())
@@ -201,6 +221,10 @@ impl Sink for DirSink {
             sink: self.clone(),
             tmp: self.temp_file()?,
         })))
+    }
+
+    fn tidy(&self) -> io::Result<()> {
+        remove_temp_files(&self.dir)
     }
 }
 

@@ -11,12 +11,15 @@ use url::Url;
 
 use crate::extract::{Extract, HtmlLinks};
 
-/// A crawl: seeds, scope, depth, politeness, robots.txt and the extractor. Build it with
-/// [`CrawlSpec::builder`] and run it with [`Crawler::crawl`](crate::Crawler::crawl).
+/// A crawl: seeds, scope, depth, politeness, robots.txt, the give-up rules and the extractor.
+/// Build it with [`CrawlSpec::builder`] and run it with [`Crawler::crawl`](crate::Crawler::crawl).
 #[derive(Clone)]
 pub struct CrawlSpec {
     pub(crate) seeds: Vec<Url>,
-    pub(crate) scope: Scope,
+    /// Domains allowed with their subdomains, lower case.
+    pub(crate) domains: Vec<String>,
+    pub(crate) include: Vec<Regex>,
+    pub(crate) exclude: Vec<Regex>,
     pub(crate) max_depth: Option<u32>,
     pub(crate) max_pages: Option<u64>,
     pub(crate) per_host: usize,
@@ -24,7 +27,9 @@ pub struct CrawlSpec {
     pub(crate) robots: bool,
     pub(crate) robots_timeout: Duration,
     pub(crate) crawl_delay_max: Duration,
+    pub(crate) pause_first: Duration,
     pub(crate) pause_max: Duration,
+    pub(crate) give_up_after: u32,
     pub(crate) extractor: Arc<dyn Extract>,
     pub(crate) journal: Option<PathBuf>,
     pub(crate) resume: bool,
@@ -42,45 +47,10 @@ impl std::fmt::Debug for CrawlSpec {
             .field("per_host", &self.per_host)
             .field("delay", &self.delay)
             .field("robots", &self.robots)
+            .field("pause_max", &self.pause_max)
+            .field("give_up_after", &self.give_up_after)
             .field("journal", &self.journal)
             .finish_non_exhaustive()
-    }
-}
-
-/// Which URLs a crawl may visit, besides depth: the hosts (the seeds' by default), and patterns.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Scope {
-    /// Hosts allowed exactly (the seeds' hosts).
-    hosts: Vec<String>,
-    /// Domains allowed with their subdomains.
-    domains: Vec<String>,
-    include: Vec<Regex>,
-    exclude: Vec<Regex>,
-}
-
-impl Scope {
-    /// Adds `host` to the hosts allowed exactly (a start URL's redirect target).
-    pub fn allow_host(&mut self, host: &str) {
-        if !self.hosts.iter().any(|h| h == host) {
-            self.hosts.push(host.to_string());
-        }
-    }
-
-    /// True when `url` (normalised) may be visited.
-    pub fn allows(&self, url: &Url) -> bool {
-        let Some(host) = url.host_str() else {
-            return false;
-        };
-        let host_ok = self.hosts.iter().any(|h| h == host)
-            || self.domains.iter().any(|d| {
-                host == d
-                    || (host.len() > d.len()
-                        && host.ends_with(d.as_str())
-                        && host.as_bytes()[host.len() - d.len() - 1] == b'.')
-            });
-        host_ok
-            && (self.include.is_empty() || self.include.iter().any(|r| r.is_match(url.as_str())))
-            && !self.exclude.iter().any(|r| r.is_match(url.as_str()))
     }
 }
 
@@ -118,30 +88,67 @@ pub struct CrawlSpecBuilder {
 impl CrawlSpec {
     /// A builder with the defaults: scope is the seeds' hosts, no depth or page limit, 2 requests
     /// in flight per host, no delay, robots.txt obeyed (fetched with a 10 s timeout,
-    /// `Crawl-delay` honoured up to 30 s), host pauses for 429/503 up to 5 minutes, links from
-    /// HTML pages ([`HtmlLinks`]), no journal.
+    /// `Crawl-delay` honoured up to 30 s), a failing host paused 1 s doubling up to 60 s and given
+    /// up after 8 failures in a row, links from HTML pages ([`HtmlLinks`]), no journal.
     pub fn builder() -> CrawlSpecBuilder {
         CrawlSpecBuilder {
             seeds: Vec::new(),
             domains: Vec::new(),
             include: Vec::new(),
             exclude: Vec::new(),
-            spec: CrawlSpec {
-                seeds: Vec::new(),
-                scope: Scope::default(),
-                max_depth: None,
-                max_pages: None,
-                per_host: 2,
-                delay: Duration::ZERO,
-                robots: true,
-                robots_timeout: Duration::from_secs(10),
-                crawl_delay_max: Duration::from_secs(30),
-                pause_max: Duration::from_secs(300),
-                extractor: Arc::new(HtmlLinks),
-                journal: None,
-                resume: false,
-            },
+            spec: CrawlSpec::defaults(),
         }
+    }
+
+    /// A spec with every default and no seed.
+    pub(crate) fn defaults() -> CrawlSpec {
+        CrawlSpec {
+            seeds: Vec::new(),
+            domains: Vec::new(),
+            include: Vec::new(),
+            exclude: Vec::new(),
+            max_depth: None,
+            max_pages: None,
+            per_host: 2,
+            delay: Duration::ZERO,
+            robots: true,
+            robots_timeout: Duration::from_secs(10),
+            crawl_delay_max: Duration::from_secs(30),
+            pause_first: Duration::from_secs(1),
+            pause_max: Duration::from_secs(60),
+            give_up_after: 8,
+            extractor: Arc::new(HtmlLinks),
+            journal: None,
+            resume: false,
+        }
+    }
+
+    /// What makes two workers' specs one crawl: the seeds and every option that changes what is
+    /// crawled or how its hosts are treated, as `(option, value)` pairs in a fixed order.
+    pub(crate) fn identity(&self) -> Vec<(&'static str, String)> {
+        let join = |v: Vec<String>| v.join(" ");
+        vec![
+            (
+                "the start URLs",
+                join(self.seeds.iter().map(Url::to_string).collect()),
+            ),
+            ("--allow-domain", join(self.domains.clone())),
+            (
+                "--include",
+                join(self.include.iter().map(|r| r.to_string()).collect()),
+            ),
+            (
+                "--exclude",
+                join(self.exclude.iter().map(|r| r.to_string()).collect()),
+            ),
+            ("--max-depth", format!("{:?}", self.max_depth)),
+            ("--per-host", self.per_host.to_string()),
+            ("--delay", format!("{:?}", self.delay)),
+            ("--ignore-robots", (!self.robots).to_string()),
+            ("--pause", format!("{:?}", self.pause_first)),
+            ("--pause-max", format!("{:?}", self.pause_max)),
+            ("--give-up-after", self.give_up_after.to_string()),
+        ]
     }
 
     /// The seeds, normalised.
@@ -218,9 +225,23 @@ impl CrawlSpecBuilder {
         self
     }
 
-    /// The longest pause of a host that answers 429 or 503 (default 5 minutes).
+    /// The first pause of a failing host (refused connections, timeouts, 429, 503, an
+    /// unreachable robots.txt); it doubles with each failure in a row (default 1 s).
+    pub fn pause_first(mut self, d: Duration) -> Self {
+        self.spec.pause_first = d;
+        self
+    }
+
+    /// The longest pause of a failing host, `Retry-After` included (default 60 s).
     pub fn pause_max(mut self, d: Duration) -> Self {
         self.spec.pause_max = d;
+        self
+    }
+
+    /// Give a host up after this many failures in a row: its URLs left end as errors without a
+    /// request (default 8; at least 1).
+    pub fn give_up_after(mut self, n: u32) -> Self {
+        self.spec.give_up_after = n.max(1);
         self
     }
 
@@ -254,11 +275,6 @@ impl CrawlSpecBuilder {
         }
         for raw in &self.seeds {
             let url = normalise(raw.trim(), None).ok_or_else(|| SpecError::BadSeed(raw.clone()))?;
-            if let Some(host) = url.host_str() {
-                if !spec.scope.hosts.iter().any(|h| h == host) {
-                    spec.scope.hosts.push(host.to_string());
-                }
-            }
             if !spec.seeds.contains(&url) {
                 spec.seeds.push(url);
             }
@@ -266,14 +282,14 @@ impl CrawlSpecBuilder {
         for d in self.domains {
             let clean = d.trim().trim_start_matches('.').to_ascii_lowercase();
             match Url::parse(&format!("http://{clean}/")) {
-                Ok(u) if u.host_str() == Some(clean.as_str()) => spec.scope.domains.push(clean),
+                Ok(u) if u.host_str() == Some(clean.as_str()) => spec.domains.push(clean),
                 _ => return Err(SpecError::BadDomain(d)),
             }
         }
         let compile =
             |p: &String| Regex::new(p).map_err(|e| SpecError::BadPattern(p.clone(), e.to_string()));
-        spec.scope.include = self.include.iter().map(compile).collect::<Result<_, _>>()?;
-        spec.scope.exclude = self.exclude.iter().map(compile).collect::<Result<_, _>>()?;
+        spec.include = self.include.iter().map(compile).collect::<Result<_, _>>()?;
+        spec.exclude = self.exclude.iter().map(compile).collect::<Result<_, _>>()?;
         Ok(spec)
     }
 }
@@ -322,20 +338,7 @@ mod tests {
     }
 
     #[test]
-    fn scope_hosts_domains_and_patterns() {
-        let spec = CrawlSpec::builder()
-            .seed("http://site.test/")
-            .allow_domain("Example.org")
-            .exclude("/private/")
-            .build()
-            .unwrap();
-        let ok = |u: &str| spec.scope.allows(&Url::parse(u).unwrap());
-        assert!(ok("http://site.test/x"));
-        assert!(!ok("http://www.site.test/x"), "seed hosts are exact");
-        assert!(ok("https://example.org/"));
-        assert!(ok("http://a.b.example.org/"));
-        assert!(!ok("http://badexample.org/"));
-        assert!(!ok("http://site.test/private/1"));
+    fn build_checks_every_value() {
         assert!(CrawlSpec::builder().build().is_err());
         assert!(CrawlSpec::builder().seed("ftp://x/").build().is_err());
         assert!(CrawlSpec::builder()
@@ -348,5 +351,13 @@ mod tests {
             .allow_domain("a b")
             .build()
             .is_err());
+        let spec = CrawlSpec::builder()
+            .seed("http://x/")
+            .seed("http://x/")
+            .allow_domain(".Example.org")
+            .build()
+            .unwrap();
+        assert_eq!(spec.seeds.len(), 1);
+        assert_eq!(spec.domains, ["example.org"]);
     }
 }

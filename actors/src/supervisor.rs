@@ -8,7 +8,7 @@
 //! Receives: [`NextJob`] from a free fetcher (pull dispatch), [`Release`] from a fetcher that
 //! retires after a caught panic, [`FetcherGone`] when a fetcher actor is dropped for any reason,
 //! [`Stop`] from the run on shutdown.
-//! Sends: [`Total`] to the reporter as jobs are read and when the source is exhausted, and a
+//! Sends: [`Tally`] to the reporter as jobs are read and when the source is exhausted, and a
 //! [`Finished`] error for a job whose fetcher died once it has no tries left.
 //!
 //! A fetcher that dies while holding a job (its actor dropped without asking for the next one) is
@@ -25,40 +25,7 @@ use tokio::sync::oneshot;
 
 use crate::fetcher::{Fetcher, Shared};
 use crate::job::{ErrorKind, Job, JobError, JobReport, Outcome};
-use crate::reporter::{Cancelled, Finished, Interrupted, Reporter, Total};
-
-/// A job for a fetcher, and how many tries it already had.
-pub(crate) struct Assignment {
-    pub job: Job,
-    pub tries: u32,
-}
-
-/// A fetcher is free (its previous job, if any, has its outcome reported) and asks for work.
-/// `None` means there is none left: the fetcher stops.
-#[derive(Message)]
-#[rtype(result = "Option<Assignment>")]
-pub(crate) struct NextJob {
-    pub fetcher: usize,
-}
-
-/// A fetcher's job has its outcome, and the fetcher is about to stop (after a caught panic).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Release {
-    pub fetcher: usize,
-}
-
-/// A fetcher actor was dropped (stopped, or killed by a panic the fetcher did not catch).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct FetcherGone {
-    pub fetcher: usize,
-}
-
-/// Stop dispatching: the jobs in flight are the last ones.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Stop;
+use crate::protocol::{Assignment, FetcherGone, Finished, NextJob, Release, Stop, Tally};
 
 /// The jobs of a run, read one at a time.
 pub(crate) type JobStream = Pin<Box<dyn Stream<Item = Job>>>;
@@ -78,7 +45,8 @@ pub(crate) struct Supervisor {
     next_id: usize,
     arbiters: Vec<ArbiterHandle>,
     shared: Arc<Shared>,
-    reporter: Addr<Reporter>,
+    finished: Recipient<Finished>,
+    tally: Recipient<Tally>,
 }
 
 impl Supervisor {
@@ -86,7 +54,8 @@ impl Supervisor {
         jobs: JobStream,
         arbiters: Vec<ArbiterHandle>,
         shared: Arc<Shared>,
-        reporter: Addr<Reporter>,
+        finished: Recipient<Finished>,
+        tally: Recipient<Tally>,
     ) -> Self {
         // A source that knows its length needs no more fetchers than jobs.
         let pool_size = match jobs.size_hint() {
@@ -106,7 +75,8 @@ impl Supervisor {
             next_id: 0,
             arbiters,
             shared,
-            reporter,
+            finished,
+            tally,
         }
     }
 
@@ -130,7 +100,12 @@ impl Supervisor {
             let spawned = arbiter.spawn_fn(move || {
                 let client = crate::http::build_clients(&shared.config);
                 for id in ids {
-                    Fetcher::new(id, Arc::clone(&shared), client.clone(), me.clone()).start();
+                    let supervisor = (
+                        me.clone().recipient(),
+                        me.clone().recipient(),
+                        me.clone().recipient(),
+                    );
+                    Fetcher::new(id, Arc::clone(&shared), client.clone(), supervisor).start();
                 }
             });
             if !spawned {
@@ -184,7 +159,7 @@ impl Supervisor {
                 }
                 None => {
                     act.exhausted = true;
-                    act.reporter.do_send(Total {
+                    act.tally.do_send(Tally::Total {
                         jobs: act.read,
                         last: true,
                     });
@@ -222,7 +197,7 @@ impl Actor for Supervisor {
         ctx.set_mailbox_capacity(self.pool_size + 16);
         if let Some((lower, Some(upper))) = self.jobs.as_ref().map(|j| j.size_hint()) {
             if lower == upper {
-                self.reporter.do_send(Total {
+                self.tally.do_send(Tally::Total {
                     jobs: upper as u64,
                     last: false,
                 });
@@ -241,6 +216,10 @@ impl Handler<NextJob> for Supervisor {
 
     fn handle(&mut self, msg: NextJob, ctx: &mut Context<Self>) -> Self::Result {
         self.in_flight.remove(&msg.fetcher);
+        if msg.returned {
+            // Its job went back to the frontier: read again later, it is not one more job.
+            self.read = self.read.saturating_sub(1);
+        }
         let now = |a| Box::pin(std::future::ready(a)) as Self::Result;
         if self.stopping {
             return now(None);
@@ -286,7 +265,7 @@ impl Handler<FetcherGone> for Supervisor {
                     tries,
                 });
             } else {
-                self.reporter.do_send(Finished(JobReport {
+                self.finished.do_send(Finished(JobReport {
                     attempts: tries,
                     ..JobReport::new(
                         lost.job,
@@ -316,9 +295,9 @@ impl Handler<Stop> for Supervisor {
         // Jobs waiting for another try will not get one: they count as not attempted.
         let waiting = self.retry.len() as u64;
         self.retry.clear();
-        self.reporter.do_send(Interrupted);
-        self.reporter.do_send(Cancelled(waiting));
-        self.reporter.do_send(Total {
+        self.tally.do_send(Tally::Interrupted);
+        self.tally.do_send(Tally::Cancelled(waiting));
+        self.tally.do_send(Tally::Total {
             jobs: self.read,
             last: true,
         });

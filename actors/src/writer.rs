@@ -17,70 +17,21 @@
 
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
-use std::io::{Read, Seek, Write};
+use std::io::Read;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use actix::prelude::*;
 use bytes::Bytes;
-use tokio::sync::OwnedSemaphorePermit;
 
+use crate::body::{Body, PartState};
 use crate::extract::{Extracted, Page};
-use crate::job::{ErrorKind, Job, JobError, JobReport, Outcome};
+use crate::job::{ErrorKind, JobError, JobReport, Outcome};
 use crate::life::Life;
-use crate::reporter::{Finished, Reporter};
-use crate::sink::{Part, Sink};
-use crate::Extract;
-
-/// A complete body to store as `file`; the writer reports the outcome with `report`.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Save {
-    pub report: JobReport,
-    pub started: Instant,
-    pub file: PathBuf,
-    pub body: Body,
-    /// In a crawl, a page for the extractor (the body is then in memory).
-    pub page: Option<PageInfo>,
-    /// Held until the body is stored: bounds the bodies between fetchers and the disk.
-    pub permit: OwnedSemaphorePermit,
-}
-
-/// What the extractor needs besides the body.
-pub(crate) struct PageInfo {
-    pub headers: Vec<(String, String)>,
-    pub extractor: Arc<dyn Extract>,
-}
-
-/// A complete body: in memory, or already written in pieces.
-pub(crate) enum Body {
-    Memory(Bytes),
-    Parts(PartState),
-}
-
-/// A body being written in pieces: the sink's [`Part`], or the pieces themselves for a sink
-/// that does not stream. Dropping it discards the body.
-pub(crate) struct PartState {
-    job: Job,
-    inner: Partial,
-    bytes: u64,
-}
-
-enum Partial {
-    Streaming(Box<dyn Part>),
-    /// For a sink that does not stream: the pieces go to an anonymous temp file (deleted by the
-    /// system when closed), and the sink reads them from there.
-    Spooled(std::fs::File),
-}
-
-/// Is `0` already stored? Asked here, on the writer's blocking threads, because a sink may need
-/// the disk (or the network) to answer.
-#[derive(Message)]
-#[rtype(result = "bool")]
-pub(crate) struct Exists(pub PathBuf);
+use crate::protocol::{Append, ExistingPage, Exists, Finished, PageInfo, Save};
+use crate::sink::Sink;
 
 impl Handler<Exists> for Writer {
     type Result = bool;
@@ -88,17 +39,6 @@ impl Handler<Exists> for Writer {
     fn handle(&mut self, Exists(file): Exists, _: &mut SyncContext<Self>) -> bool {
         catch_unwind(AssertUnwindSafe(|| self.sink.exists(&file))).unwrap_or(false)
     }
-}
-
-/// In a crawl with `skip_existing`: is the page stored already? If so, its links, read back from
-/// the sink (`Some(vec![])` when the sink cannot read it back or the extractor does not want it).
-#[derive(Message)]
-#[rtype(result = "Option<Vec<String>>")]
-pub(crate) struct ExistingPage {
-    pub job: Job,
-    pub file: PathBuf,
-    pub extractor: Arc<dyn Extract>,
-    pub limit: u64,
 }
 
 impl Handler<ExistingPage> for Writer {
@@ -116,9 +56,9 @@ impl Handler<ExistingPage> for Writer {
                 "" | "html" | "htm" | "xhtml" => "text/html",
                 _ => "application/octet-stream",
             };
-            if !msg.extractor.wants(Some(guess)) {
+            let Some(extractor) = msg.extractor.as_ref().filter(|e| e.wants(Some(guess))) else {
                 return Some(Vec::new());
-            }
+            };
             let mut body = Vec::new();
             if let Ok(Some(reader)) = sink.open(&msg.file) {
                 let _ = reader.take(msg.limit).read_to_end(&mut body);
@@ -131,19 +71,10 @@ impl Handler<ExistingPage> for Writer {
                 body: &body,
                 depth: msg.job.depth,
             };
-            Some(msg.extractor.extract(&page).links)
+            Some(extractor.extract(&page).links)
         }))
         .unwrap_or(None)
     }
-}
-
-/// Append `piece` to the body of `job`, starting it when `part` is `None`.
-#[derive(Message)]
-#[rtype(result = "Result<PartState, JobError>")]
-pub(crate) struct Append {
-    pub job: Job,
-    pub part: Option<PartState>,
-    pub piece: Bytes,
 }
 
 /// Shared between the writers and the run: lets the run refuse new stores after a cancel and wait
@@ -155,6 +86,8 @@ pub(crate) struct Append {
 pub(crate) struct WriterGate {
     closed: AtomicBool,
     busy: AtomicUsize,
+    /// Told when the last store under way ends.
+    idle: tokio::sync::Notify,
     stored: Mutex<HashSet<u64>>,
 }
 
@@ -171,8 +104,17 @@ impl WriterGate {
         self.closed.store(true, Ordering::SeqCst);
     }
 
-    pub fn busy(&self) -> usize {
-        self.busy.load(Ordering::SeqCst)
+    /// Resolves once no store is under way.
+    pub async fn idle(&self) {
+        loop {
+            let told = self.idle.notified();
+            tokio::pin!(told);
+            told.as_mut().enable();
+            if self.busy.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            told.await;
+        }
     }
 }
 
@@ -183,7 +125,7 @@ const CANCELLED: &str = "cancelled before it was written";
 pub(crate) struct Writer {
     sink: Arc<dyn Sink>,
     gate: Arc<WriterGate>,
-    reporter: Addr<Reporter>,
+    finished: Recipient<Finished>,
     life: Life,
 }
 
@@ -192,13 +134,13 @@ impl Writer {
         threads: usize,
         sink: Arc<dyn Sink>,
         gate: Arc<WriterGate>,
-        reporter: Addr<Reporter>,
+        finished: Recipient<Finished>,
         life: Life,
     ) -> Addr<Writer> {
         SyncArbiter::start(threads, move || Writer {
             sink: Arc::clone(&sink),
             gate: Arc::clone(&gate),
-            reporter: reporter.clone(),
+            finished: finished.clone(),
             life: life.clone(),
         })
     }
@@ -229,7 +171,9 @@ impl<'a> Busy<'a> {
 
 impl Drop for Busy<'_> {
     fn drop(&mut self) {
-        self.0.busy.fetch_sub(1, Ordering::SeqCst);
+        if self.0.busy.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
     }
 }
 
@@ -297,17 +241,7 @@ impl Handler<Save> for Writer {
                 Body::Memory(bytes) => sink
                     .store(&job, &file, &mut &bytes[..])
                     .map(|()| bytes.len() as u64),
-                Body::Parts(part) => {
-                    let bytes = part.bytes;
-                    match part.inner {
-                        Partial::Streaming(p) => p.commit(&file),
-                        Partial::Spooled(mut spool) => spool.rewind().and_then(|()| {
-                            let mut body = std::io::BufReader::with_capacity(64 * 1024, spool);
-                            sink.store(&part.job, &file, &mut body)
-                        }),
-                    }
-                    .map(|()| bytes)
-                }
+                Body::Parts(part) => part.commit(sink, &file),
             })
         };
         drop(permit);
@@ -322,7 +256,7 @@ impl Handler<Save> for Writer {
         if matches!(&report.outcome, Outcome::Error(e) if e.message == CANCELLED) {
             return;
         }
-        self.reporter.do_send(Finished(report));
+        self.finished.do_send(Finished(report));
     }
 }
 
@@ -349,23 +283,9 @@ impl Handler<Append> for Writer {
         self.guarded(ctx, &what, move |sink| {
             let mut part = match part {
                 Some(p) => p,
-                None => {
-                    let inner = match sink.begin(&job)? {
-                        Some(streaming) => Partial::Streaming(streaming),
-                        None => Partial::Spooled(tempfile::tempfile()?),
-                    };
-                    PartState {
-                        job,
-                        inner,
-                        bytes: 0,
-                    }
-                }
+                None => PartState::begin(sink, job)?,
             };
-            match &mut part.inner {
-                Partial::Streaming(p) => p.write(&piece)?,
-                Partial::Spooled(f) => f.write_all(&piece)?,
-            }
-            part.bytes += piece.len() as u64;
+            part.write(&piece)?;
             Ok(part)
         })
     }

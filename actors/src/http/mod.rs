@@ -1,54 +1,59 @@
-//! The HTTP of one job: the awc clients of an arbiter, a GET under one deadline from connect to
-//! the last body byte, redirects, body limits, and retries.
+//! The HTTP of one request: the awc clients of an arbiter, a GET under one deadline from connect
+//! to the last body byte, redirects, body limits, and (for a plain list of jobs) retries.
 //!
-//! Transient failures (connect errors, timeouts, resets, truncated bodies, 408, 429, 5xx and
-//! configured statuses) are retried with exponential backoff and jitter, honouring `Retry-After`
-//! up to a cap; in a crawl, a 429 or 503 pauses the whole host in the frontier instead. A request
-//! that fails on a pooled connection the server had already closed is not a failure at all: it is
-//! sent again at once on a fresh connection (see [`crate::wire`]), whatever the retry setting.
-//! Error bodies are read (up to a small bound) so keep-alive connections are reused.
+//! It knows no actor: it reports what happened (a body, a 404, a redirect, a failure with its
+//! status and `Retry-After`) and the caller decides what that means; in a crawl, the frontier's
+//! policy. A request that fails on a pooled connection the server had already closed is not a
+//! failure at all: it is sent again at once on a fresh connection (see [`crate::wire`]),
+//! whatever the retry setting. Error bodies are read (up to a small bound) so keep-alive
+//! connections are reused. Bodies too large to hold in memory leave in pieces through a
+//! [`Spill`].
+
+mod answer;
+mod body;
 
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::prelude::*;
 use actix_http::error::ParseError;
-use awc::error::{ConnectError, PayloadError, SendRequestError};
+use awc::error::{ConnectError, SendRequestError};
 use awc::http::{header, StatusCode, Version};
-use awc::{Client, ClientRequest, ClientResponse, Connector};
-use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
+use awc::{Client, ClientRequest, Connector};
+use bytes::Bytes;
 use rand::Rng;
+
+pub(crate) use answer::check_url;
+pub(crate) use body::{AtLimit, Read, Spill};
 
 use crate::config::Config;
 use crate::extract::Extract;
-use crate::frontier::PauseHost;
-use crate::job::{ErrorKind, Job, JobError};
+use crate::job::{ErrorKind, JobError};
 use crate::wire::{Exchange, Hosts, WireConnector};
-use crate::writer::{Append, Body, PartState, Writer};
+use answer::{close_delimited, closes_after, has_token, redirect_target, retry_after};
+use body::read_body;
 
-/// How one job reads its responses.
+/// How one request reads its responses.
 #[derive(Clone, Copy)]
 pub(crate) struct Want<'a> {
-    /// Follow redirects within the job (a crawl hands them to the frontier instead).
+    /// Follow redirects within the request (a crawl reports them instead: the frontier decides).
     pub follow: bool,
+    /// Redirects followed in a row before it is an error.
+    pub max_redirects: u8,
     /// Bodies this step wants are read whole into memory, with their headers.
     pub extract: Option<&'a dyn Extract>,
-    /// Where to ask for a pause on 429/503.
-    pub frontier: Option<&'a Recipient<PauseHost>>,
-    /// Where large bodies go while they are read (none: held in memory).
-    pub stream_to: StreamTo<'a>,
 }
 
 impl Want<'_> {
-    pub const PLAIN: Want<'static> = Want {
-        follow: true,
-        extract: None,
-        frontier: None,
-        stream_to: None,
-    };
+    /// Redirects followed up to the config's limit, nothing extracted.
+    pub fn plain(config: &Config) -> Want<'static> {
+        Want {
+            follow: true,
+            max_redirects: config.max_redirects,
+            extract: None,
+        }
+    }
 }
 
 /// Error bodies up to this size are read so the connection can be reused; larger ones are dropped
@@ -199,85 +204,86 @@ impl Failure {
 
 /// What one attempt got.
 pub(crate) enum Got {
-    Body(Body),
+    /// A 200's body.
+    Body(Read),
     /// A body the extractor wants, whole, with the response headers (names in lower case).
     Page(Bytes, Vec<(String, String)>),
     NotFound,
-    /// In a crawl: a redirect (with its status) to this URL, not followed.
+    /// A redirect (with its status) to this URL, not followed.
     Redirect(String, u16),
 }
 
-/// GETs `url`, retrying transient failures; `attempt` counts the attempts made. In a crawl, a
-/// 429 or 503 pauses the whole host in the frontier, and the retry waits for that pause.
+/// GETs `url` for a plain list of jobs, retrying transient failures with exponential backoff and
+/// jitter (honouring `Retry-After` up to a cap); `attempt` counts the attempts made.
 pub(crate) async fn fetch_retrying(
     client: &Clients,
     config: &Config,
     url: &str,
     limit: u64,
     want: Want<'_>,
+    mut spill: Option<&mut (dyn Spill + 'static)>,
     attempt: &mut u32,
 ) -> Result<Got, Failure> {
     loop {
         *attempt += 1;
-        match fetch(client, config, url, limit, want).await {
+        if let Some(s) = spill.as_deref_mut() {
+            s.reset();
+        }
+        match fetch(client, config, url, limit, want, spill.as_deref_mut()).await {
             Err(f) if f.transient && *attempt <= config.retries => {
-                let wait = match (want.frontier, f.status) {
-                    (Some(frontier), Some(429 | 503)) => {
-                        let pause = PauseHost {
-                            url: url.to_string(),
-                            retry_after: f.retry_after,
-                        };
-                        match frontier.send(pause).await {
-                            Ok(wait) => wait,
-                            Err(_) => backoff(config, *attempt, f.retry_after),
-                        }
-                    }
-                    _ => backoff(config, *attempt, f.retry_after),
-                };
-                actix_rt::time::sleep(wait).await;
-            }
-            Err(f) if want.frontier.is_some() && matches!(f.status, Some(429 | 503)) => {
-                // No tries left: the host still gets its pause.
-                if let Some(frontier) = want.frontier {
-                    frontier.do_send(PauseHost {
-                        url: url.to_string(),
-                        retry_after: f.retry_after,
-                    });
-                }
-                return Err(f);
+                actix_rt::time::sleep(backoff(config, *attempt, f.retry_after)).await;
             }
             result => return result,
         }
     }
 }
 
-/// What a small request got (robots.txt).
-pub(crate) enum Small {
-    Body(Bytes),
-    NotFound,
-    Failed {
-        status: Option<u16>,
-        #[allow(dead_code)] // kept for the reports of a later version
-        message: String,
-    },
+/// What a small request (robots.txt) got: no retries, redirects followed up to a limit, the body
+/// cut at a limit rather than refused.
+pub(crate) struct Small {
+    /// The last status received; `None` when no response came.
+    pub status: Option<u16>,
+    /// A 2xx body, cut to the limit (empty otherwise).
+    pub body: Bytes,
+    /// The redirects could not be followed (too many, or to a non-http URL).
+    pub redirect_failed: bool,
+    pub retry_after: Option<Duration>,
+    /// What went wrong, when anything did.
+    pub message: String,
 }
 
-/// GETs a small text body, following redirects, without retries.
+/// GETs a small text body (robots.txt) under `deadline`.
 pub(crate) async fn fetch_small(
     clients: &Clients,
     config: &Config,
     url: &str,
     limit: u64,
+    max_redirects: u8,
+    deadline: Duration,
 ) -> Small {
-    match fetch(clients, config, url, limit, Want::PLAIN).await {
-        Ok(Got::Body(Body::Memory(bytes))) => Small::Body(bytes),
-        Ok(Got::NotFound) => Small::NotFound,
-        Ok(_) => Small::Failed {
-            status: Some(200),
-            message: "unexpected body".into(),
-        },
-        Err(f) => Small::Failed {
-            status: f.status,
+    let want = Want {
+        follow: true,
+        max_redirects,
+        extract: None,
+    };
+    let small = |status, body, message: String| Small {
+        status,
+        body,
+        redirect_failed: false,
+        retry_after: None,
+        message,
+    };
+    let attempt = fetch_with(clients, config, url, limit, AtLimit::Cut, want, None);
+    match actix_rt::time::timeout(deadline, attempt).await {
+        Err(_) => small(None, Bytes::new(), format!("timed out after {deadline:?}")),
+        Ok(Ok(Got::Body(Read::Memory(body)))) => small(Some(200), body, String::new()),
+        Ok(Ok(Got::NotFound)) => small(Some(404), Bytes::new(), String::new()),
+        Ok(Ok(_)) => small(Some(200), Bytes::new(), "unexpected answer".into()),
+        Ok(Err(f)) => Small {
+            status: f.status.filter(|_| f.kind != ErrorKind::Redirect),
+            body: Bytes::new(),
+            redirect_failed: f.kind == ErrorKind::Redirect,
+            retry_after: f.retry_after,
             message: f.message,
         },
     }
@@ -297,18 +303,34 @@ fn backoff(config: &Config, attempt: u32, retry_after: Option<Duration>) -> Dura
     }
 }
 
-/// One GET (following redirects) under the attempt deadline, accepting at most `limit` body bytes.
-async fn fetch(
+/// One GET (redirects as `want` says) under the attempt deadline, accepting at most `limit` body
+/// bytes.
+pub(crate) async fn fetch(
     client: &Clients,
     config: &Config,
     url: &str,
     limit: u64,
     want: Want<'_>,
+    spill: Option<&mut (dyn Spill + 'static)>,
+) -> Result<Got, Failure> {
+    fetch_with(client, config, url, limit, AtLimit::Refuse, want, spill).await
+}
+
+async fn fetch_with(
+    client: &Clients,
+    config: &Config,
+    url: &str,
+    limit: u64,
+    at_limit: AtLimit,
+    want: Want<'_>,
+    spill: Option<&mut (dyn Spill + 'static)>,
 ) -> Result<Got, Failure> {
     // The last status received, so a body that times out still reports its 200.
     let status = Cell::new(None);
     let ex = Rc::new(Exchange::default());
-    let attempt = fetch_inner(client, config, &ex, url, limit, want, &status);
+    let attempt = fetch_inner(
+        client, config, &ex, url, limit, at_limit, want, spill, &status,
+    );
     match actix_rt::time::timeout(config.timeout, Rc::clone(&ex).scope(attempt)).await {
         Ok(result) => result,
         Err(_) => Err(Failure {
@@ -324,17 +346,21 @@ async fn fetch(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn fetch_inner(
     client: &Clients,
     config: &Config,
     ex: &Exchange,
     url: &str,
     limit: u64,
+    at_limit: AtLimit,
     want: Want<'_>,
+    spill: Option<&mut (dyn Spill + 'static)>,
     last_status: &Cell<Option<u16>>,
 ) -> Result<Got, Failure> {
     let mut current = url.to_string();
     let mut hops = 0;
+    let drain = DRAIN_LIMIT as u64;
     let (mut resp, status) = loop {
         let mut resp = send(client, config, ex, &current).await?;
         let status = resp.status();
@@ -347,11 +373,11 @@ async fn fetch_inner(
         let Some(next) = redirect_target(&resp, &current, config.allow_insecure_redirects)? else {
             break (resp, status);
         };
+        let _ = read_body(&mut resp, drain, AtLimit::Cut, None).await;
         if !want.follow {
-            let _ = read_body(&mut resp, DRAIN_LIMIT as u64, None).await;
             return Ok(Got::Redirect(next, status.as_u16()));
         }
-        if hops == config.max_redirects {
+        if hops == want.max_redirects {
             return Err(Failure {
                 status: Some(status.as_u16()),
                 ..Failure::permanent(
@@ -359,18 +385,17 @@ async fn fetch_inner(
                     format!(
                         "HTTP error {} - too many redirects (limit {})",
                         status.as_u16(),
-                        config.max_redirects
+                        want.max_redirects
                     ),
                 )
             });
         }
         hops += 1;
-        let _ = read_body(&mut resp, DRAIN_LIMIT as u64, None).await;
         current = next;
     };
-    if status == StatusCode::OK {
+    if status.is_success() && (status == StatusCode::OK || at_limit == AtLimit::Cut) {
         let with_status = |f: Failure| Failure {
-            status: Some(200),
+            status: Some(status.as_u16()),
             ..f
         };
         if close_delimited(&resp) {
@@ -398,8 +423,8 @@ async fn fetch_inner(
                 .collect::<Vec<_>>()
         });
         // A page for the extractor is read whole (within the body limit).
-        let stream_to = if wanted { None } else { want.stream_to };
-        let body = read_body(&mut resp, limit, stream_to)
+        let spill = if wanted { None } else { spill };
+        let body = read_body(&mut resp, limit, at_limit, spill)
             .await
             .map_err(with_status)?;
         if has_token(&resp, header::TRANSFER_ENCODING, "chunked") && ex.hit_end() {
@@ -410,12 +435,12 @@ async fn fetch_inner(
             )));
         }
         return Ok(match (body, headers) {
-            (Body::Memory(bytes), Some(headers)) => Got::Page(bytes, headers),
+            (Read::Memory(bytes), Some(headers)) => Got::Page(bytes, headers),
             (body, _) => Got::Body(body),
         });
     }
     // Read small error bodies so the keep-alive connection goes back to the pool.
-    let _ = read_body(&mut resp, DRAIN_LIMIT as u64, None).await;
+    let _ = read_body(&mut resp, drain, AtLimit::Cut, None).await;
     if status == StatusCode::NOT_FOUND {
         return Ok(Got::NotFound);
     }
@@ -432,83 +457,6 @@ async fn fetch_inner(
         transient: config.is_retryable_status(code),
         retry_after: retry_after(&resp),
     })
-}
-
-/// True for a response after which the server closes the connection: `Connection: close`, or
-/// HTTP/1.0 without `Connection: keep-alive` (which awc would wrongly keep).
-fn closes_after<S>(resp: &ClientResponse<S>) -> bool {
-    let has = |token| has_token(resp, header::CONNECTION, token);
-    has("close") || (resp.version() == Version::HTTP_10 && !has("keep-alive"))
-}
-
-/// True when the comma-separated header `name` lists `token` (case-insensitive).
-fn has_token<S>(resp: &ClientResponse<S>, name: header::HeaderName, token: &str) -> bool {
-    resp.headers()
-        .get_all(name)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
-}
-
-/// Only absolute http(s) URLs with a host are fetched; anything else is refused before any
-/// connection is made.
-pub(crate) fn check_url(raw: &str) -> Result<(), String> {
-    match url::Url::parse(raw) {
-        Ok(u) if is_http(&u) => Ok(()),
-        Ok(u) => Err(format!("not an http(s) URL: {}", u.scheme())),
-        Err(e) => Err(format!("not a valid URL: {e}")),
-    }
-}
-
-/// An absolute http or https URL with a host: the only kind ever requested.
-fn is_http(u: &url::Url) -> bool {
-    (u.scheme() == "http" || u.scheme() == "https") && u.host_str().is_some()
-}
-
-/// Where a redirect response points, resolved against the URL that answered it. `None` for any
-/// other response; an error for a Location that is not an http(s) URL.
-fn redirect_target<S>(
-    resp: &ClientResponse<S>,
-    current: &str,
-    allow_insecure: bool,
-) -> Result<Option<String>, Failure> {
-    let status = resp.status();
-    let redirect = matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308);
-    let Some(location) = resp.headers().get(header::LOCATION).filter(|_| redirect) else {
-        return Ok(None);
-    };
-    let bad = |why: String| Failure {
-        status: Some(status.as_u16()),
-        ..Failure::permanent(ErrorKind::Redirect, why)
-    };
-    let location = location
-        .to_str()
-        .map_err(|_| bad("redirect Location is not valid text".into()))?;
-    let base = url::Url::parse(current).map_err(|e| bad(format!("bad URL {current}: {e}")))?;
-    let next = base
-        .join(location)
-        .map_err(|e| bad(format!("bad redirect Location {location:?}: {e}")))?;
-    if !is_http(&next) {
-        return Err(bad(format!(
-            "redirect to a non-http(s) URL refused: {next}"
-        )));
-    }
-    if base.scheme() == "https" && next.scheme() == "http" && !allow_insecure {
-        return Err(bad(format!(
-            "redirect from https to plain http refused: {next} (allow it with \
-             --allow-insecure-redirects)"
-        )));
-    }
-    Ok(Some(next.to_string()))
-}
-
-/// An HTTP/1.1 response whose body ends only when the connection closes. awc reads such a body
-/// as empty; the wire presents it to awc as HTTP/1.0 on plain http, so only an https response
-/// still looks like this, and it is refused rather than stored empty.
-fn close_delimited<S>(resp: &ClientResponse<S>) -> bool {
-    resp.version() == Version::HTTP_11
-        && !resp.headers().contains_key(header::CONTENT_LENGTH)
-        && !resp.headers().contains_key(header::TRANSFER_ENCODING)
 }
 
 fn send_failure(e: SendRequestError) -> Failure {
@@ -534,150 +482,6 @@ fn send_failure(e: SendRequestError) -> Failure {
         ),
         _ => Failure::transient(ErrorKind::Connect, e.to_string()),
     }
-}
-
-/// `Retry-After` as seconds or an HTTP date.
-fn retry_after<S>(resp: &ClientResponse<S>) -> Option<Duration> {
-    let value = resp
-        .headers()
-        .get(header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = httpdate::parse_http_date(value).ok()?;
-    Some(
-        when.duration_since(std::time::SystemTime::now())
-            .unwrap_or(Duration::ZERO),
-    )
-}
-
-/// Bodies up to this size are held in memory and stored in one go; larger ones go to the writer
-/// in pieces of this size as they arrive, so memory stays bounded by the pool size.
-const STREAM_THRESHOLD: usize = 1 << 20;
-
-/// The bytes read and not yet handed on. The common small body arrives as one chunk and is kept
-/// without copying.
-#[derive(Default)]
-struct Held {
-    first: Option<Bytes>,
-    buf: BytesMut,
-}
-
-impl Held {
-    fn len(&self) -> usize {
-        self.first.as_ref().map_or(0, Bytes::len) + self.buf.len()
-    }
-
-    fn push(&mut self, chunk: Bytes, capacity: usize) {
-        match self.first.take() {
-            None if self.buf.is_empty() => self.first = Some(chunk),
-            prev => {
-                if let Some(prev) = prev {
-                    self.buf.reserve(capacity.max(prev.len() + chunk.len()));
-                    self.buf.extend_from_slice(&prev);
-                }
-                self.buf.extend_from_slice(&chunk);
-            }
-        }
-    }
-
-    fn take(&mut self) -> Bytes {
-        match self.first.take() {
-            Some(b) => b,
-            None => self.buf.split().freeze(),
-        }
-    }
-}
-
-/// Where large bodies go while they are read.
-pub(crate) type StreamTo<'a> = Option<(&'a Addr<Writer>, &'a Job)>;
-
-/// Reads the whole body, refusing more than `limit` bytes whether announced or streamed. With a
-/// writer, bodies over [`STREAM_THRESHOLD`] are written in pieces as they arrive.
-async fn read_body<S>(
-    resp: &mut ClientResponse<S>,
-    limit: u64,
-    stream_to: StreamTo<'_>,
-) -> Result<Body, Failure>
-where
-    S: futures_util::Stream<Item = Result<Bytes, PayloadError>> + Unpin,
-{
-    let announced = resp
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if let Some(len) = announced {
-        if len > limit {
-            return Err(too_large(len, limit));
-        }
-    }
-    let capacity = announced.map_or(0, |n| n.min(STREAM_THRESHOLD as u64) as usize);
-    let mut held = Held::default();
-    let mut part: Option<PartState> = None;
-    let mut total: u64 = 0;
-    while let Some(chunk) = resp.next().await {
-        let chunk = chunk
-            .map_err(|e| Failure::transient(ErrorKind::Truncated, format!("reading body: {e}")))?;
-        total += chunk.len() as u64;
-        if total > limit {
-            return Err(too_large(total, limit));
-        }
-        held.push(chunk, capacity);
-        if let Some((writer, job)) = stream_to {
-            if held.len() >= STREAM_THRESHOLD {
-                part = Some(append(writer, job, part, held.take()).await?);
-            }
-        }
-    }
-    // awc ends the body quietly when the connection closes early: check the length ourselves,
-    // or a truncated body would be stored as complete.
-    if let Some(len) = announced {
-        if total != len {
-            return Err(Failure::transient(
-                ErrorKind::Truncated,
-                format!("reading body: truncated: received {total} of {len} bytes"),
-            ));
-        }
-    }
-    match (part, stream_to) {
-        (None, _) => Ok(Body::Memory(held.take())),
-        (Some(p), Some((writer, job))) if held.len() > 0 => Ok(Body::Parts(
-            append(writer, job, Some(p), held.take()).await?,
-        )),
-        (Some(p), _) => Ok(Body::Parts(p)),
-    }
-}
-
-async fn append(
-    writer: &Addr<Writer>,
-    job: &Job,
-    part: Option<PartState>,
-    piece: Bytes,
-) -> Result<PartState, Failure> {
-    let msg = Append {
-        job: job.clone(),
-        part,
-        piece,
-    };
-    match writer.send(msg).await {
-        Ok(Ok(part)) => Ok(part),
-        Ok(Err(e)) => Err(Failure::permanent(e.kind, e.message)),
-        Err(e) => Err(Failure::permanent(
-            ErrorKind::Internal,
-            format!("writer unavailable: {e}"),
-        )),
-    }
-}
-
-fn too_large(len: u64, limit: u64) -> Failure {
-    Failure::permanent(
-        ErrorKind::TooLarge,
-        format!("body of {len} bytes or more exceeds the limit of {limit} bytes"),
-    )
 }
 
 #[cfg(test)]

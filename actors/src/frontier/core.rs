@@ -1,0 +1,650 @@
+//! The frontier's logic, without an actor: which URL to hand out next, over the hosts this worker
+//! holds URLs of, taking every decision from the policy and keeping shared state in the store.
+//!
+//! It holds URLs in one queue per host (breadth first within a host) plus the pages to try again
+//! later; hosts that may be asked now wait their turn in a round robin, hosts that may not wait on
+//! a timer (their delay, their pause) or for one of their requests to end. Choosing the next host
+//! therefore never scans the hosts. It is driven by events (a page done, an attempt failed, a
+//! robots.txt answer) and answers with what to do next ([`Next`]), so a test can drive it with a
+//! clock of its own against either store.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::CrawlStats;
+use crate::job::{ErrorKind, Job, JobError};
+use crate::policy::{ms, Millis, Policy, RobotsAnswer, Rules, Trouble, TroubleKind, Verdict};
+use crate::protocol::{Failed, PageDone, Retry};
+use crate::store::{Acquire, Entry, Slot, Store, StoreError};
+
+/// What the frontier does next.
+#[derive(Debug)]
+pub(crate) enum Next {
+    /// Hand this job out.
+    Job(Job),
+    /// Fetch this robots.txt now (one of its host's slots is held for it).
+    Robots { host: Arc<str>, url: String },
+    /// Nothing can be handed out before this time (`None`: before an event).
+    Wait(Option<Millis>),
+    /// Nothing is left: the crawl is over.
+    Over,
+}
+
+enum Robots {
+    Unknown,
+    Fetching,
+    Known(Rules),
+}
+
+/// What robots.txt says of a host's next URL.
+enum RobotsStep {
+    Go,
+    Wait,
+    Fetch,
+    Blocked,
+}
+
+/// A host this worker holds URLs of.
+struct LocalHost {
+    queue: VecDeque<Entry>,
+    /// Pages to try again, in the order they may be.
+    later: VecDeque<Entry>,
+    robots: Robots,
+    /// The pause after each request (the crawl's delay, or robots.txt's Crawl-delay).
+    delay: std::time::Duration,
+    /// Waiting on a timer until then.
+    wake: Option<Millis>,
+    /// In the round robin of hosts to look at.
+    in_ready: bool,
+    /// Waiting for one of its requests to end (all its slots are taken).
+    full: bool,
+}
+
+impl LocalHost {
+    fn has_work(&self) -> bool {
+        !self.queue.is_empty() || !self.later.is_empty()
+    }
+}
+
+/// A job handed out and not finished.
+struct Out {
+    entry: Entry,
+    host: Arc<str>,
+    /// The slot it holds (`None` once given back, or for a job decided without a request).
+    slot: Option<Slot>,
+    epoch: u32,
+}
+
+/// A robots.txt request under way.
+struct RobotsOut {
+    slot: Slot,
+    epoch: u32,
+}
+
+/// The frontier's state and logic over a store.
+pub(crate) struct Core<S> {
+    pub policy: Policy,
+    pub store: S,
+    /// The product token robots.txt groups are matched with.
+    agent: String,
+    hosts: HashMap<Arc<str>, LocalHost>,
+    ready: VecDeque<Arc<str>>,
+    timers: BinaryHeap<Reverse<(Millis, Arc<str>)>>,
+    out: HashMap<Box<str>, Out>,
+    robots_out: HashMap<Arc<str>, RobotsOut>,
+    /// Entries held in host queues.
+    held: u64,
+    /// At most this many entries are taken from a shared store to hold here.
+    hold_max: usize,
+    /// When a shared store last had fewer entries than asked for.
+    short_at: Option<Millis>,
+    /// Pages handed out, those done before a resume included (for `max_pages`).
+    handed_out: u64,
+    stats: Arc<CrawlStats>,
+    jitter: Box<dyn FnMut() -> f64>,
+}
+
+/// The origin of a URL the `url` crate has normalised (`scheme://host[:port]`): the key of its
+/// host's politeness and robots.txt, found without parsing the URL again.
+pub(crate) fn host_key(url: &str) -> &str {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    match url[start..].find(['/', '?', '#']) {
+        Some(end) => &url[..start + end],
+        None => url,
+    }
+}
+
+impl<S: Store> Core<S> {
+    pub fn new(
+        policy: Policy,
+        store: S,
+        agent: String,
+        hold_max: usize,
+        stats: Arc<CrawlStats>,
+        jitter: Box<dyn FnMut() -> f64>,
+    ) -> Self {
+        Core {
+            policy,
+            store,
+            agent,
+            hosts: HashMap::new(),
+            ready: VecDeque::new(),
+            timers: BinaryHeap::new(),
+            out: HashMap::new(),
+            robots_out: HashMap::new(),
+            held: 0,
+            hold_max: hold_max.max(1),
+            short_at: None,
+            handed_out: 0,
+            stats,
+            jitter,
+        }
+    }
+
+    /// Pages already done before this run (a resumed crawl), for the page limit.
+    pub fn set_done(&mut self, done: u64) {
+        self.handed_out = done;
+    }
+
+    /// Queues the seeds (those the crawl has not seen).
+    pub async fn seed(&mut self, seeds: Vec<Entry>) -> Result<(), StoreError> {
+        self.add(seeds).await
+    }
+
+    fn limit_reached(&self) -> bool {
+        self.policy
+            .max_pages
+            .is_some_and(|max| self.handed_out >= max)
+    }
+
+    /// What to do next.
+    pub async fn next(&mut self) -> Result<Next, StoreError> {
+        let now = self.store.now();
+        if self.limit_reached() {
+            let idle = self.out.is_empty() && self.robots_out.is_empty();
+            return Ok(if idle { Next::Over } else { Next::Wait(None) });
+        }
+        self.wake_due(now);
+        if (self.held as usize) < self.hold_max / 2 + 1 && self.may_take(now) {
+            let want = self.hold_max - self.held as usize;
+            let more = self.store.take(want).await?;
+            self.short_at = (more.len() < want).then_some(now);
+            for e in more {
+                self.hold(e, now);
+            }
+        }
+        while let Some(key) = self.ready.pop_front() {
+            if let Some(next) = self.try_host(key, now).await? {
+                return Ok(next);
+            }
+        }
+        if self.out.is_empty()
+            && self.robots_out.is_empty()
+            && self.held == 0
+            && self.store.drained().await?
+        {
+            return Ok(Next::Over);
+        }
+        let mut at = self.timers.peek().map(|Reverse((t, _))| *t);
+        if let Some(p) = self.store.poll() {
+            let poll = now + ms(p);
+            at = Some(at.map_or(poll, |t| t.min(poll)));
+        }
+        Ok(Next::Wait(at))
+    }
+
+    /// A shared store is asked for more at most once per poll interval while it has little.
+    fn may_take(&self, now: Millis) -> bool {
+        match (self.short_at, self.store.poll()) {
+            (Some(t), Some(p)) => now >= t + ms(p),
+            _ => true,
+        }
+    }
+
+    /// Looks at one host of the round robin: something to do, or the host waits.
+    async fn try_host(&mut self, key: Arc<str>, now: Millis) -> Result<Option<Next>, StoreError> {
+        let Some(h) = self.hosts.get_mut(&key) else {
+            return Ok(None);
+        };
+        h.in_ready = false;
+        let later_due = h.later.front().is_some_and(|e| e.not_before <= now);
+        if !later_due && h.queue.is_empty() {
+            if let Some(t) = h.later.front().map(|e| e.not_before) {
+                self.schedule(&key, t);
+            }
+            return Ok(None);
+        }
+        let limit = self.policy.host_limit(h.delay);
+        let step = match &h.robots {
+            _ if !self.policy.robots => RobotsStep::Go,
+            Robots::Fetching => RobotsStep::Wait,
+            Robots::Unknown => RobotsStep::Fetch,
+            Robots::Known(rules) => {
+                let front = if later_due {
+                    h.later.front()
+                } else {
+                    h.queue.front()
+                };
+                if front.is_some_and(|e| !rules.allows(&e.url)) {
+                    RobotsStep::Blocked
+                } else {
+                    RobotsStep::Go
+                }
+            }
+        };
+        match step {
+            RobotsStep::Go => {}
+            RobotsStep::Wait => return Ok(None),
+            RobotsStep::Blocked => {
+                let entry = self.pop(&key, later_due);
+                self.stats.blocked.fetch_add(1, Ordering::Relaxed);
+                self.store.finish(&entry, "blocked").await?;
+                self.push_ready(&key);
+                return Ok(None);
+            }
+            RobotsStep::Fetch => {
+                return match self.store.acquire(&key, limit, now).await? {
+                    Acquire::Taken { slot, epoch } => {
+                        if let Some(h) = self.hosts.get_mut(&key) {
+                            h.robots = Robots::Fetching;
+                        }
+                        let url = format!("{key}/robots.txt");
+                        self.robots_out
+                            .insert(Arc::clone(&key), RobotsOut { slot, epoch });
+                        Ok(Some(Next::Robots { host: key, url }))
+                    }
+                    other => Ok(self.not_taken(key, later_due, other, now)),
+                };
+            }
+        }
+        match self.store.acquire(&key, limit, now).await? {
+            Acquire::Taken { slot, epoch } => {
+                let entry = self.pop(&key, later_due);
+                self.handed_out += 1;
+                let job = entry.job();
+                self.out.insert(
+                    entry.url.clone(),
+                    Out {
+                        entry,
+                        host: Arc::clone(&key),
+                        slot: Some(slot),
+                        epoch,
+                    },
+                );
+                self.push_ready(&key);
+                Ok(Some(Next::Job(job)))
+            }
+            other => Ok(self.not_taken(key, later_due, other, now)),
+        }
+    }
+
+    /// A host whose slot was not taken: it waits, or (given up) its next URL ends as an error.
+    fn not_taken(
+        &mut self,
+        key: Arc<str>,
+        later_due: bool,
+        answer: Acquire,
+        now: Millis,
+    ) -> Option<Next> {
+        match answer {
+            Acquire::Taken { .. } => None,
+            Acquire::At(t) => {
+                self.schedule(&key, t);
+                None
+            }
+            Acquire::Full => {
+                match self.store.poll() {
+                    // Other workers hold the slots: look again soon.
+                    Some(p) => self.schedule(&key, now + ms(p)),
+                    None => {
+                        if let Some(h) = self.hosts.get_mut(&key) {
+                            h.full = true;
+                        }
+                    }
+                }
+                None
+            }
+            Acquire::GivenUp(why) => {
+                let entry = self.pop(&key, later_due);
+                self.handed_out += 1;
+                let mut job = entry.job();
+                job.verdict = Some(JobError::new(ErrorKind::GaveUp, why));
+                self.out.insert(
+                    entry.url.clone(),
+                    Out {
+                        entry,
+                        host: Arc::clone(&key),
+                        slot: None,
+                        epoch: 0,
+                    },
+                );
+                self.push_ready(&key);
+                Some(Next::Job(job))
+            }
+        }
+    }
+
+    /// Takes the host's next entry (a page to try again, when one is due).
+    fn pop(&mut self, key: &str, later: bool) -> Entry {
+        let h = self.hosts.get_mut(key);
+        let entry = h.and_then(|h| {
+            if later {
+                h.later.pop_front()
+            } else {
+                h.queue.pop_front()
+            }
+        });
+        self.held = self.held.saturating_sub(1);
+        self.stats.queued.store(self.held, Ordering::Relaxed);
+        // Only called when the host has that entry.
+        entry.unwrap_or_else(|| Entry::url("", 0, 0, None))
+    }
+
+    /// Holds an entry in its host's queue.
+    fn hold(&mut self, entry: Entry, now: Millis) {
+        let key = match self.hosts.get_key_value(host_key(&entry.url)) {
+            Some((key, _)) => Arc::clone(key),
+            None => {
+                let key: Arc<str> = Arc::from(host_key(&entry.url));
+                let robots = if self.policy.robots {
+                    Robots::Unknown
+                } else {
+                    Robots::Known(Rules::allow_all())
+                };
+                let host = LocalHost {
+                    queue: VecDeque::new(),
+                    later: VecDeque::new(),
+                    robots,
+                    delay: self.policy.delay,
+                    wake: None,
+                    in_ready: false,
+                    full: false,
+                };
+                self.hosts.insert(Arc::clone(&key), host);
+                key
+            }
+        };
+        let Some(h) = self.hosts.get_mut(&key) else {
+            return;
+        };
+        if entry.not_before > now {
+            let at = h
+                .later
+                .partition_point(|e| e.not_before <= entry.not_before);
+            h.later.insert(at, entry);
+        } else {
+            h.queue.push_back(entry);
+        }
+        self.held += 1;
+        self.stats.queued.store(self.held, Ordering::Relaxed);
+        self.push_ready(&key);
+    }
+
+    /// Puts a host in the round robin, unless it has nothing to do or waits for something.
+    fn push_ready(&mut self, key: &Arc<str>) {
+        let Some(h) = self.hosts.get_mut(key) else {
+            return;
+        };
+        let waits = h.wake.is_some() || h.full || matches!(h.robots, Robots::Fetching);
+        if !h.in_ready && !waits && h.has_work() {
+            h.in_ready = true;
+            self.ready.push_back(Arc::clone(key));
+        }
+    }
+
+    fn schedule(&mut self, key: &Arc<str>, at: Millis) {
+        let Some(h) = self.hosts.get_mut(key) else {
+            return;
+        };
+        if h.wake.is_some_and(|w| w <= at) {
+            return;
+        }
+        h.wake = Some(at);
+        self.timers.push(Reverse((at, Arc::clone(key))));
+    }
+
+    /// Hosts whose timer is due go back into the round robin.
+    fn wake_due(&mut self, now: Millis) {
+        while let Some(Reverse((t, _))) = self.timers.peek() {
+            if *t > now {
+                break;
+            }
+            let Some(Reverse((t, key))) = self.timers.pop() else {
+                break;
+            };
+            if let Some(h) = self.hosts.get_mut(&key) {
+                if h.wake == Some(t) {
+                    h.wake = None;
+                    self.push_ready(&key);
+                }
+            }
+        }
+    }
+
+    /// A request of `host` ended: its slot goes back, the next one waits the host's delay.
+    async fn end_request(
+        &mut self,
+        host: &Arc<str>,
+        slot: &str,
+        now: Millis,
+        answered: bool,
+    ) -> Result<(), StoreError> {
+        let delay = self.hosts.get(host).map_or(self.policy.delay, |h| h.delay);
+        self.store
+            .release(host, slot, now + ms(delay), answered)
+            .await?;
+        if let Some(h) = self.hosts.get_mut(host) {
+            h.full = false;
+            if !delay.is_zero() {
+                let at = now + ms(delay);
+                self.schedule(host, at);
+                return Ok(());
+            }
+        }
+        self.push_ready(host);
+        Ok(())
+    }
+
+    async fn add(&mut self, entries: Vec<Entry>) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let now = self.store.now();
+        let added = self.store.add(entries).await?;
+        self.stats
+            .discovered
+            .fetch_add(added.new, Ordering::Relaxed);
+        for e in added.held {
+            self.hold(e, now);
+        }
+        Ok(())
+    }
+
+    /// A page handed out has its final outcome: its slot goes back, its links are queued, then
+    /// it is done in the store.
+    pub async fn page_done(&mut self, done: PageDone) -> Result<(), StoreError> {
+        let Some(out) = self.out.remove(done.url.as_str()) else {
+            return Ok(());
+        };
+        let now = self.store.now();
+        if let Some(slot) = &out.slot {
+            self.end_request(&out.host, slot, now, done.status.is_some())
+                .await?;
+        }
+        if self.policy.links && !done.links.is_empty() {
+            let e = &out.entry;
+            let links = self
+                .policy
+                .admit(&done.url, e.depth, e.hops, done.redirect, &done.links);
+            if !links.widened.is_empty() {
+                for host in self.store.widen(&links.widened).await? {
+                    self.policy.scope.allow_host(&host);
+                }
+            }
+            let parent: Arc<str> = Arc::from(&*out.entry.url);
+            let entries = links
+                .admitted
+                .into_iter()
+                .map(|a| Entry::url(a.url.as_str(), a.depth, a.hops, Some(Arc::clone(&parent))))
+                .collect();
+            self.add(entries).await?;
+        }
+        self.store.finish(&out.entry, done.outcome).await
+    }
+
+    /// An attempt failed in a way that may pass: the policy decides whether the page is tried
+    /// again later (and whether its host is paused or given up).
+    pub async fn failed(&mut self, f: Failed) -> Result<Retry, StoreError> {
+        let now = self.store.now();
+        let Some(out) = self.out.get_mut(f.url.as_str()) else {
+            return Ok(Retry::Fail(JobError::new(f.kind, f.message)));
+        };
+        let slot = out.slot.take();
+        let (host, epoch, tries) = (Arc::clone(&out.host), out.epoch, out.entry.tries + 1);
+        if let Some(slot) = slot {
+            self.end_request(&host, &slot, now, false).await?;
+        }
+        let trouble = Trouble {
+            kind: TroubleKind::of(f.status, f.kind),
+            retry_after: f.retry_after,
+            epoch,
+            tries,
+            message: f.message,
+        };
+        match self.decide(&host, &trouble, now).await? {
+            Verdict::RetryAt(at) => {
+                if let Some(mut out) = self.out.remove(f.url.as_str()) {
+                    out.entry.tries = tries;
+                    out.entry.not_before = at;
+                    self.handed_out = self.handed_out.saturating_sub(1);
+                    self.hold(out.entry, now);
+                }
+                Ok(Retry::Later)
+            }
+            Verdict::Fail(message) => Ok(Retry::Fail(JobError::new(f.kind, message))),
+        }
+    }
+
+    /// Applies a failure to the host's state in the store, deciding again if another worker
+    /// changed it meanwhile (a bounded number of times: then the decision stands unrecorded).
+    async fn decide(
+        &mut self,
+        host: &str,
+        trouble: &Trouble,
+        now: Millis,
+    ) -> Result<Verdict, StoreError> {
+        let jitter = (self.jitter)();
+        let mut verdict = Verdict::Fail(trouble.message.clone());
+        for _ in 0..16 {
+            let old = self.store.host(host).await?;
+            let mut new = old.clone();
+            verdict = self.policy.trouble(&mut new, trouble, now, jitter);
+            if self.store.swap_host(host, &old, &new).await? {
+                break;
+            }
+        }
+        Ok(verdict)
+    }
+
+    /// The answer to a robots.txt request.
+    pub async fn robots(&mut self, host: Arc<str>, answer: RobotsAnswer) -> Result<(), StoreError> {
+        let Some(RobotsOut { slot, epoch }) = self.robots_out.remove(&host) else {
+            return Ok(());
+        };
+        let now = self.store.now();
+        let (robots, answered, trouble) = match answer {
+            RobotsAnswer::Rules(body) => {
+                (Robots::Known(Rules::parse(&self.agent, &body)), true, None)
+            }
+            RobotsAnswer::Unavailable => (Robots::Known(Rules::allow_all()), true, None),
+            RobotsAnswer::Unreachable {
+                message,
+                retry_after,
+            } => {
+                let t = Trouble {
+                    kind: TroubleKind::Host,
+                    retry_after,
+                    epoch,
+                    tries: 0,
+                    message,
+                };
+                (Robots::Unknown, false, Some(t))
+            }
+        };
+        if let Some(h) = self.hosts.get_mut(&host) {
+            if let Robots::Known(rules) = &robots {
+                h.delay = self.policy.host_delay(rules.crawl_delay());
+            }
+            h.robots = robots;
+        }
+        self.end_request(&host, &slot, now, answered).await?;
+        if let Some(t) = trouble {
+            self.decide(&host, &t, now).await?;
+            // Asked again once the pause is over.
+            let state = self.store.host(&host).await?;
+            if state.given_up.is_none() {
+                self.schedule(&host, state.paused_until.max(now));
+            } else {
+                self.push_ready(&host);
+            }
+        }
+        Ok(())
+    }
+
+    /// A job the supervisor could not take (it stopped): back to the front of its host's queue.
+    pub async fn take_back(&mut self, job: Job) -> Result<(), StoreError> {
+        let Some(out) = self.out.remove(job.url.as_str()) else {
+            return Ok(());
+        };
+        let now = self.store.now();
+        if let Some(slot) = &out.slot {
+            self.store.release(&out.host, slot, now, false).await?;
+        }
+        self.handed_out = self.handed_out.saturating_sub(1);
+        if let Some(h) = self.hosts.get_mut(&out.host) {
+            h.queue.push_front(out.entry);
+            self.held += 1;
+            self.stats.queued.store(self.held, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Upkeep: renews this worker's leases in a shared store; returns when to call again.
+    pub async fn tick(&mut self) -> Result<std::time::Duration, StoreError> {
+        if self.store.poll().is_none() {
+            return self.store.tick(&[], &[]).await;
+        }
+        let mut ids: Vec<&str> = Vec::new();
+        for h in self.hosts.values() {
+            ids.extend(h.queue.iter().chain(&h.later).map(|e| &*e.id));
+        }
+        ids.extend(self.out.values().map(|o| &*o.entry.id));
+        let mut slots: Vec<(&str, &str)> = self
+            .out
+            .values()
+            .filter_map(|o| o.slot.as_deref().map(|s| (&*o.host, s)))
+            .collect();
+        slots.extend(self.robots_out.iter().map(|(h, r)| (&**h, r.slot.as_str())));
+        ids.retain(|id| !id.is_empty());
+        let again = self.store.tick(&ids, &slots).await?;
+        for host in self.store.widen(&[]).await? {
+            self.policy.scope.allow_host(&host);
+        }
+        Ok(again)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_key;
+
+    #[test]
+    fn host_keys_are_origins() {
+        assert_eq!(host_key("http://h:8080/a/b?c"), "http://h:8080");
+        assert_eq!(host_key("https://h/"), "https://h");
+        assert_eq!(host_key("http://[::1]:81/x"), "http://[::1]:81");
+        assert_eq!(host_key("http://h?q"), "http://h");
+    }
+}

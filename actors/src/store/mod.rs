@@ -1,0 +1,232 @@
+//! **Stores**: where a crawl's state is kept. They keep state and take no decision: what to queue,
+//! when a host may be asked, how long it is paused and when it is given up all come from the
+//! crawl policy (`policy`), through the frontier.
+//!
+//! - [`memory::MemoryStore`]: one process; the seen-set, the state of each host and the journal
+//!   that lets a crawl resume after any stop.
+//! - [`redis::RedisStore`]: many workers; the same state in Redis, plus the shared queue (a
+//!   stream read by a consumer group), leases that hand a dead worker's work to the others, and
+//!   the crawl's identity.
+//!
+//! Both keep, per host, exactly a [`HostState`] and its request slots; the one rule applied
+//! inside a store is the readiness rule (`policy::host::readiness`), because taking a slot must be
+//! atomic with checking it (the Redis store runs it in a script).
+
+pub(crate) mod memory;
+pub(crate) mod redis;
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::job::Job;
+use crate::names::file_for_url;
+use crate::policy::{HostState, Millis};
+
+/// A URL waiting to be fetched, as this worker holds it (kept small: a crawl may hold millions).
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub url: Box<str>,
+    pub depth: u32,
+    /// Redirects in a row that led here.
+    pub hops: u32,
+    /// Attempts already made.
+    pub tries: u32,
+    /// Not handed out before this (a page tried again later).
+    pub not_before: Millis,
+    /// The page it was found on.
+    pub parent: Option<Arc<str>>,
+    /// The store's id of the entry (the stream entry's in Redis; empty in memory).
+    pub id: Box<str>,
+    /// A job of a list: its own key, file and metadata URL.
+    pub list: Option<Box<ListJob>>,
+}
+
+/// What a job of a list has that a crawled URL does not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ListJob {
+    pub key: String,
+    pub file: std::path::PathBuf,
+    pub meta_url: Option<String>,
+}
+
+impl Entry {
+    /// A crawled URL.
+    pub fn url(url: &str, depth: u32, hops: u32, parent: Option<Arc<str>>) -> Self {
+        Entry {
+            url: url.into(),
+            depth,
+            hops,
+            tries: 0,
+            not_before: 0,
+            parent,
+            id: "".into(),
+            list: None,
+        }
+    }
+
+    /// A job of a list.
+    pub fn of_job(job: &Job) -> Self {
+        Entry {
+            list: Some(Box::new(ListJob {
+                key: job.key.clone(),
+                file: job.file.clone(),
+                meta_url: job.meta_url.clone(),
+            })),
+            ..Entry::url(&job.url, 0, 0, None)
+        }
+    }
+
+    /// The job to hand out.
+    pub fn job(&self) -> Job {
+        let mut job = match &self.list {
+            Some(l) => {
+                let job = Job::new(l.key.clone(), &*self.url, l.file.clone());
+                match &l.meta_url {
+                    Some(m) => job.with_meta_url(m.clone()),
+                    None => job,
+                }
+            }
+            None => {
+                let file = file_for_url(&self.url).unwrap_or_else(|| "invalid".into());
+                Job::new(&*self.url, &*self.url, file)
+            }
+        };
+        job.depth = self.depth;
+        job.hops = self.hops;
+        job.tries = self.tries;
+        job.parent = self.parent.as_deref().map(str::to_string);
+        job
+    }
+}
+
+/// What [`Store::add`] did.
+#[derive(Debug, Default)]
+pub(crate) struct Added {
+    /// The entries this worker now holds (the memory store: every new one; Redis: none, they
+    /// come back through [`Store::take`], here or at another worker).
+    pub held: Vec<Entry>,
+    /// How many were new to the crawl.
+    pub new: u64,
+}
+
+/// A request slot of a host: its token in the store (empty in memory).
+pub(crate) type Slot = String;
+
+/// The answer to asking for one of a host's request slots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Acquire {
+    /// Taken; requests dispatched now belong to the host's `epoch`.
+    Taken { slot: Slot, epoch: u32 },
+    /// Not before then.
+    At(Millis),
+    /// Every slot is taken.
+    Full,
+    /// The host was given up, for this reason.
+    GivenUp(String),
+}
+
+/// Why a store cannot go on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum StoreError {
+    /// The crawl's state is gone (Redis restarted without its data, `FLUSHALL`, the stream
+    /// deleted) or out of reach for longer than allowed: the crawl cannot finish here.
+    #[error("{0}")]
+    Lost(String),
+    /// The run is ending.
+    #[error("the run is ending")]
+    Cancelled,
+}
+
+/// The clock a store's times are on, in milliseconds. A shared crawl's is Redis's (the local
+/// monotonic clock plus the offset measured when joining), so every worker agrees on it.
+#[derive(Debug, Clone)]
+pub(crate) enum Clock {
+    Real {
+        origin: Instant,
+        offset: u64,
+    },
+    /// Set by hand (tests).
+    #[allow(dead_code)]
+    Manual(Rc<Cell<Millis>>),
+}
+
+impl Clock {
+    pub fn real(offset: u64) -> Self {
+        Clock::Real {
+            origin: Instant::now(),
+            offset,
+        }
+    }
+
+    pub fn now(&self) -> Millis {
+        match self {
+            Clock::Real { origin, offset } => {
+                offset + u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+            }
+            Clock::Manual(t) => t.get(),
+        }
+    }
+}
+
+/// The state of a crawl, wherever it is kept.
+pub(crate) trait Store {
+    /// Now, on the store's clock.
+    fn now(&self) -> Millis;
+
+    /// How often, while nothing is ready here, to look for work other workers may have queued
+    /// or left (`None`: nothing changes but through this worker).
+    fn poll(&self) -> Option<Duration>;
+
+    /// Records the entries whose URL this crawl has not seen and queues them.
+    async fn add(&mut self, entries: Vec<Entry>) -> Result<Added, StoreError>;
+
+    /// Up to `n` entries for this worker to hold: queued ones, and ones a dead worker left.
+    async fn take(&mut self, n: usize) -> Result<Vec<Entry>, StoreError>;
+
+    /// Takes one of `host`'s slots at `now` if the readiness rule allows, with `limit` slots.
+    async fn acquire(
+        &mut self,
+        host: &str,
+        limit: usize,
+        now: Millis,
+    ) -> Result<Acquire, StoreError>;
+
+    /// Gives a slot back: the host's next request starts no earlier than `next_start`; when the
+    /// host `answered`, its failures in a row are forgotten.
+    async fn release(
+        &mut self,
+        host: &str,
+        slot: &str,
+        next_start: Millis,
+        answered: bool,
+    ) -> Result<(), StoreError>;
+
+    /// The host's state.
+    async fn host(&mut self, host: &str) -> Result<HostState, StoreError>;
+
+    /// Replaces the host's state with `new` if it is still `old`; false when it changed
+    /// meanwhile (another worker: read it again and decide again).
+    async fn swap_host(
+        &mut self,
+        host: &str,
+        old: &HostState,
+        new: &HostState,
+    ) -> Result<bool, StoreError>;
+
+    /// The entry has its final outcome (`ok`, `not_found`, `redirected`, `skipped`, `error`,
+    /// `blocked`).
+    async fn finish(&mut self, entry: &Entry, outcome: &str) -> Result<(), StoreError>;
+
+    /// Hosts a start URL redirected to are in scope for every worker; returns every such host
+    /// known so far.
+    async fn widen(&mut self, hosts: &[String]) -> Result<Vec<String>, StoreError>;
+
+    /// Nothing is queued or in flight anywhere but in what this worker holds.
+    async fn drained(&mut self) -> Result<bool, StoreError>;
+
+    /// Upkeep: renews the leases of what this worker holds (entry ids and slots), checks the
+    /// crawl's state is still there. Returns when to call again.
+    async fn tick(&mut self, ids: &[&str], slots: &[(&str, &str)]) -> Result<Duration, StoreError>;
+}
