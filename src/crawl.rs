@@ -1,28 +1,23 @@
-//! Runs a checked crawl: finds or starts the server, builds the jobs, runs the engine, prints the
-//! book's reports (or JSON Lines), and turns the summary into the exit code.
+//! Runs a checked flags crawl (the book's job, or a URL list with `-i`): finds or starts the
+//! server, builds the jobs, runs the engine (alone, or as a worker of a crawl shared through
+//! Redis), and reports (see `report`).
 
-use std::io::Write;
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use actix_rt::signal::unix::{signal, Signal, SignalKind};
 use actix_web::dev::ServerHandle;
-use flags_actors::{Config, Crawler, DirSink, Event, Job, Namer, Outcome, Progress, Summary};
+use flags_actors::{Config, Crawler, DirSink, Job, Namer, Progress};
+use futures_util::StreamExt;
 
 use crate::cli::{CrawlArgs, Plan, UsageError};
 use crate::input::UrlLines;
+use crate::report::{
+    connections_line, exit_code, final_report, initial_report, json_line, out, shared_json,
+    verbose_line, EXIT_ERRORS, EXIT_USAGE,
+};
 use crate::server::{self, Profile};
-use futures_util::StreamExt;
-
-/// Exit codes.
-pub const EXIT_OK: u8 = 0;
-/// At least one job failed.
-pub const EXIT_ERRORS: u8 = 1;
-/// Usage error.
-pub const EXIT_USAGE: u8 = 2;
-/// Interrupted by a signal.
-pub const EXIT_INTERRUPTED: u8 = 130;
+use crate::signals::Signals;
 
 /// Open files kept free for everything that is not a connection (writer temp files, stdio, the
 /// embedded server, the runtime).
@@ -129,152 +124,12 @@ pub(crate) fn pool_size(
     Ok(actual)
 }
 
-pub(crate) fn out(line: impl std::fmt::Display) {
-    // A closed stdout (flags | head) must not turn into a panic.
-    let _ = writeln!(std::io::stdout().lock(), "{line}");
-}
-
-fn initial_report(plan: &Plan, site: &str, pool: usize) {
-    let codes = &plan.codes;
-    let which = if codes.len() <= 10 {
-        codes.join(", ")
-    } else {
-        format!("from {} to {}", codes[0], codes[codes.len() - 1])
-    };
-    out(format_args!("{} site: {}", plan.target.label, site));
-    let plural = if codes.len() == 1 { "" } else { "s" };
-    out(format_args!(
-        "Searching for {} flag{plural}: {which}",
-        codes.len()
-    ));
-    connections_line(pool);
-}
-
-pub(crate) fn connections_line(pool: usize) {
-    if pool == 1 {
-        out("1 connection will be used.");
-    } else {
-        out(format_args!("{pool} concurrent connections will be used."));
-    }
-}
-
-fn final_report(summary: &Summary, what: &str, not_attempted: u64, elapsed: Duration) {
-    out("-".repeat(20));
-    let plural = |n: u64| if n == 1 { "" } else { "s" };
-    let ok = summary.downloaded;
-    out(format_args!("{ok:3} {what}{} downloaded.", plural(ok)));
-    if summary.not_found > 0 {
-        out(format_args!("{:3} not found.", summary.not_found));
-    }
-    if summary.errors > 0 {
-        out(format_args!(
-            "{:3} error{}.",
-            summary.errors,
-            plural(summary.errors)
-        ));
-    }
-    if summary.skipped > 0 {
-        out(format_args!(
-            "{:3} skipped (already downloaded).",
-            summary.skipped
-        ));
-    }
-    if not_attempted > 0 {
-        out(format_args!(
-            "{not_attempted:3} not attempted (interrupted)."
-        ));
-    }
-    out(format_args!("Elapsed time: {:.2}s", elapsed.as_secs_f64()));
-}
-
-pub(crate) fn verbose_line(event: &Event) {
-    let Event::Job(r) = event else { return };
-    match &r.outcome {
-        Outcome::Downloaded(_) => out(format_args!("{} OK", r.job.key)),
-        Outcome::NotFound => out(format_args!("{} not found: {}", r.job.key, r.job.url)),
-        Outcome::Skipped => out(format_args!("{} skipped: file exists", r.job.key)),
-        Outcome::Redirected(to) => out(format_args!("{} redirected: {to}", r.job.key)),
-        Outcome::Error(e) => out(format_args!("{} error: {e}", r.job.key)),
-        other => out(format_args!("{} {}", r.job.key, other.kind())),
-    }
-}
-
-fn json_line(event: &Event) {
-    let Event::Job(r) = event else { return };
-    out(job_json(r));
-}
-
-/// A job's `--json` line.
-pub(crate) fn job_json(r: &flags_actors::JobReport) -> serde_json::Value {
-    let (file, error, kind) = match &r.outcome {
-        Outcome::Downloaded(f) => (Some(f.display().to_string()), None, None),
-        Outcome::Error(e) => (None, Some(e.message.as_str()), Some(e.kind.as_str())),
-        _ => (None, None, None),
-    };
-    serde_json::json!({
-        "type": "job",
-        "code": r.job.key,
-        "url": r.job.url,
-        "outcome": r.outcome.kind(),
-        "status": r.status,
-        "bytes": r.bytes,
-        "ms": r.elapsed.as_millis() as u64,
-        "attempts": r.attempts,
-        "file": file,
-        "error": error,
-        "error_kind": kind,
-    })
-}
-
-/// SIGINT and SIGTERM, caught from the moment this is created (before anything is written), so a
-/// signal at any point of the crawl gets the orderly stop rather than the default death.
-pub(crate) struct Signals {
-    int: Option<Signal>,
-    term: Option<Signal>,
-}
-
-impl Signals {
-    pub(crate) fn install() -> Self {
-        Signals {
-            int: signal(SignalKind::interrupt()).ok(),
-            term: signal(SignalKind::terminate()).ok(),
-        }
-    }
-
-    async fn next(&mut self) {
-        async fn recv(s: &mut Option<Signal>) {
-            match s {
-                Some(s) => {
-                    s.recv().await;
-                }
-                None => std::future::pending().await,
-            }
-        }
-        tokio::select! {
-            _ = recv(&mut self.int) => {}
-            _ = recv(&mut self.term) => {}
-        }
-    }
-
-    /// Resolves on the first signal; from then on, a second one exits the process at once.
-    pub(crate) async fn first_then_exit_on_second(mut self) {
-        self.next().await;
-        eprintln!(
-            "flags: stopping: in-flight requests get a few seconds; signal again to quit now"
-        );
-        actix_rt::spawn(async move {
-            self.next().await;
-            std::process::exit(EXIT_INTERRUPTED as i32);
-        });
-    }
-}
-
 /// With `--redis`: Redis must answer before anything is written.
 pub(crate) fn check_redis(common: &crate::cli::Common) -> Result<(), UsageError> {
     let Some(shared) = common.shared() else {
         return Ok(());
     };
-    let url = common.redis.clone().unwrap_or_default();
+    let url = shared.redis_url();
     let runtime = actix_rt::Runtime::new()
         .map_err(|e| UsageError(format!("--redis {url}: cannot start a runtime: {e}")))?;
     runtime
@@ -380,7 +235,12 @@ async fn crawl(args: &CrawlArgs, plan: Plan) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let sink = match DirSink::new(&plan.dest) {
+    // A folder shared with other workers keeps their temp files: they may be writing them now.
+    let sink = match args.common.shared() {
+        Some(_) => DirSink::joining(&plan.dest),
+        None => DirSink::new(&plan.dest),
+    };
+    let sink = match sink {
         Ok(s) => s,
         Err(e) => {
             eprintln!(
@@ -448,39 +308,34 @@ async fn crawl(args: &CrawlArgs, plan: Plan) -> u8 {
         server.stop(false).await;
     }
 
-    let not_attempted = total.map(|t| (t as u64).saturating_sub(summary.finished()));
+    // Shared through Redis, the list is the crawl's: the other workers did the rest of it.
+    let not_attempted = match total {
+        Some(t) if summary.shared.is_none() => (t as u64).saturating_sub(summary.finished()),
+        _ => summary.cancelled,
+    };
     if args.common.json {
-        out(serde_json::json!({
+        let mut line = serde_json::json!({
             "type": "summary",
             "jobs": total.map_or(summary.jobs, |t| t as u64),
             "downloaded": summary.downloaded,
             "not_found": summary.not_found,
             "errors": summary.errors,
             "skipped": summary.skipped,
-            "not_attempted": not_attempted.unwrap_or(summary.cancelled),
+            "not_attempted": not_attempted,
             "interrupted": summary.interrupted,
             "bytes": summary.bytes,
             "elapsed": elapsed.as_secs_f64(),
-        }));
+        });
+        shared_json(&summary, &mut line);
+        out(line);
     } else {
         let what = match source {
             Source::Flags { .. } => "flag",
             Source::Urls { .. } => "file",
         };
-        final_report(
-            &summary,
-            what,
-            not_attempted.unwrap_or(summary.cancelled),
-            elapsed,
-        );
+        final_report(&summary, what, not_attempted, elapsed);
     }
-    if summary.interrupted {
-        EXIT_INTERRUPTED
-    } else if summary.errors > 0 {
-        EXIT_ERRORS
-    } else {
-        EXIT_OK
-    }
+    exit_code(&summary)
 }
 
 /// The jobs of a flag crawl: `{site}/{cc}/{cc}.gif` saved as `{CC}.gif`.

@@ -5,7 +5,9 @@
 //!   anything is written.
 //! - [`countries`]: the 194 countries of the flag site and the code lists built from arguments.
 //! - [`input`]: `-i`, a lazily read list of URLs and the safe file name of each.
-//! - [`crawl`]: runs a checked crawl on the engine (`flags-actors`) and prints the book's reports.
+//! - [`crawl`]: runs a checked flags crawl (or URL list) on the engine (`flags-actors`).
+//! - [`report`]: the book's reports, JSON Lines, verbose lines and exit codes.
+//! - [`signals`]: the orderly stop on the first SIGINT or SIGTERM, the exit on the second.
 //! - [`server`]: the flag server (`flags serve`), also embedded when nothing answers at a local
 //!   label's address.
 //! - [`site`]: the generated test site `flags serve --site N` serves beside the flags.
@@ -16,7 +18,9 @@ pub mod cli;
 pub mod countries;
 pub mod crawl;
 pub mod input;
+pub mod report;
 pub mod server;
+pub mod signals;
 pub mod site;
 pub mod site_crawl;
 pub mod status;
@@ -107,5 +111,5 @@ pub fn serve(args: &ServeArgs) -> u8 {
 
 fn usage_error(msg: &str) -> u8 {
     eprintln!("{}", cli::UsageError(msg.to_string()));
-    crawl::EXIT_USAGE
+    report::EXIT_USAGE
 }

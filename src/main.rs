@@ -19,7 +19,7 @@ fn main() -> ExitCode {
             let first = text.lines().next().unwrap_or("invalid arguments");
             let first = first.strip_prefix("error: ").unwrap_or(first);
             eprintln!("{}", UsageError(format!("{first} (see flags --help)")));
-            return ExitCode::from(flags::crawl::EXIT_USAGE);
+            return ExitCode::from(flags::report::EXIT_USAGE);
         }
     };
     let code = match &cli.command {

@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 use flags_actors::{CrawlSpec, Crawler, DirSink, Event, Progress, Summary};
 
 use crate::cli::{SiteCrawlArgs, UsageError};
-use crate::crawl::{
-    check_redis, common_config, job_json, out, pool_size, verbose_line, Signals, EXIT_ERRORS,
-    EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE,
+use crate::crawl::{check_redis, common_config, pool_size};
+use crate::report::{
+    exit_code, job_json, out, shared_json, shared_lines, verbose_line, EXIT_USAGE,
 };
+use crate::signals::Signals;
 
 /// The journal's name inside DEST (hidden: no page name can start with a dot).
 pub const JOURNAL: &str = ".flags-crawl.journal";
@@ -55,7 +56,12 @@ pub fn run(args: &SiteCrawlArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let sink = match DirSink::new(&checked.dest) {
+    // A folder shared with other workers keeps their temp files: they may be writing them now.
+    let sink = match args.common.shared() {
+        Some(_) => DirSink::joining(&checked.dest),
+        None => DirSink::new(&checked.dest),
+    };
+    let sink = match sink {
         Ok(s) => s,
         Err(e) => {
             eprintln!(
@@ -135,13 +141,7 @@ pub fn run(args: &SiteCrawlArgs) -> u8 {
         }
     };
     report(&summary, args.common.json, started.elapsed());
-    if summary.interrupted {
-        EXIT_INTERRUPTED
-    } else if summary.errors > 0 {
-        EXIT_ERRORS
-    } else {
-        EXIT_OK
-    }
+    exit_code(&summary)
 }
 
 /// Checks the arguments: the spec (without its journal yet) and the shared options.
@@ -159,6 +159,19 @@ fn plan(
     if args.max_pages == Some(0) {
         return Err(usage("--max-pages N must be >= 1".into()));
     }
+    if !(args.pause.is_finite() && args.pause > 0.0 && args.pause <= 3600.0) {
+        return Err(usage(
+            "--pause SECS must be greater than 0 and at most 3600".into(),
+        ));
+    }
+    if !(args.pause_max.is_finite() && (args.pause..=86_400.0).contains(&args.pause_max)) {
+        return Err(usage(
+            "--pause-max SECS must be at least --pause and at most 86400".into(),
+        ));
+    }
+    if args.give_up_after == 0 {
+        return Err(usage("--give-up-after N must be >= 1".into()));
+    }
     if args.common.redis.is_some() && (args.resume || args.max_pages.is_some()) {
         return Err(usage(
             "--resume and --max-pages do not apply to a crawl shared through --redis (Redis keeps \
@@ -169,7 +182,10 @@ fn plan(
     let mut spec = CrawlSpec::builder()
         .per_host(args.per_host)
         .delay(Duration::from_secs_f64(args.delay))
-        .robots(!args.ignore_robots);
+        .robots(!args.ignore_robots)
+        .pause_first(Duration::from_secs_f64(args.pause))
+        .pause_max(Duration::from_secs_f64(args.pause_max))
+        .give_up_after(args.give_up_after);
     for url in &args.urls {
         crate::cli::check_url(url).map_err(|e| usage(format!("{url}: {e}")))?;
         spec = spec.seed(url.as_str());
@@ -208,7 +224,7 @@ fn json_line(event: &Event) {
 
 fn report(s: &Summary, json: bool, elapsed: Duration) {
     if json {
-        out(serde_json::json!({
+        let mut line = serde_json::json!({
             "type": "summary",
             "pages": s.jobs,
             "downloaded": s.downloaded,
@@ -223,7 +239,9 @@ fn report(s: &Summary, json: bool, elapsed: Duration) {
             "interrupted": s.interrupted,
             "bytes": s.bytes,
             "elapsed": elapsed.as_secs_f64(),
-        }));
+        });
+        shared_json(s, &mut line);
+        out(line);
         return;
     }
     out("-".repeat(20));
@@ -247,5 +265,6 @@ fn report(s: &Summary, json: bool, elapsed: Duration) {
             out(format_args!("{n:3} {what}"));
         }
     }
+    shared_lines(s, "page");
     out(format_args!("Elapsed time: {:.2}s", elapsed.as_secs_f64()));
 }

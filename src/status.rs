@@ -3,7 +3,7 @@
 use flags_actors::SharedCrawl;
 
 use crate::cli::{StatusArgs, UsageError};
-use crate::crawl::{out, EXIT_OK, EXIT_USAGE};
+use crate::report::{out, EXIT_OK, EXIT_USAGE};
 
 /// Prints the crawl's counts; exit code 2 when Redis does not answer.
 pub fn run(args: &StatusArgs) -> u8 {
@@ -16,7 +16,10 @@ pub fn run(args: &StatusArgs) -> u8 {
         Err(e) => {
             eprintln!(
                 "{}",
-                UsageError(format!("--redis {}: cannot connect: {e}", args.redis))
+                UsageError(format!(
+                    "--redis {}: cannot connect: {e}",
+                    shared.redis_url()
+                ))
             );
             return EXIT_USAGE;
         }
@@ -36,10 +39,21 @@ pub fn run(args: &StatusArgs) -> u8 {
             "skipped": s.skipped,
             "blocked": s.blocked,
             "workers": s.workers,
+            "exists": s.exists,
+            "complete": s.complete(),
         }));
         return EXIT_OK;
     }
-    out(format_args!("Crawl {} at {}", args.crawl_name, args.redis));
+    out(format_args!(
+        "Crawl {} at {}{}",
+        args.crawl_name,
+        shared.redis_url(),
+        if s.exists {
+            ""
+        } else {
+            " (no such crawl there)"
+        }
+    ));
     out(format_args!("{:>9} queued", s.queued));
     out(format_args!("{:>9} in flight", s.in_flight));
     out(format_args!(

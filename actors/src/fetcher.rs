@@ -170,7 +170,7 @@ async fn work_loop(id: usize, shared: Arc<Shared>, client: Clients, supervisor: 
                         job,
                         Outcome::Error(JobError::new(
                             ErrorKind::Internal,
-                            format!("fetcher panicked: {}", crate::panic_message(&*panic)),
+                            format!("fetcher panicked: {}", crate::life::panic_message(&*panic)),
                         )),
                     )
                 },

@@ -156,5 +156,3 @@ pub use sink::{is_safe_relative, DirSink, Part, Sink};
 pub use source::blocking_source;
 pub use spec::{normalise, CrawlSpec, CrawlSpecBuilder, SpecError};
 pub use store::redis::{redact, SharedCrawl};
-
-pub(crate) use run::panic_message;

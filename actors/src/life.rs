@@ -71,3 +71,14 @@ impl Drop for Alive {
         self.0.died();
     }
 }
+
+/// The message of a caught panic payload (an actor's or a sink's).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}

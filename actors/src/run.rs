@@ -7,7 +7,6 @@
 //! future (or [`CancelHandle`]), then for the grace period, then for the stores under way, then for
 //! every actor and task of the run to end; nothing polls.
 
-use std::any::Any;
 use std::future::Future;
 use std::sync::Arc;
 use std::thread;
@@ -25,7 +24,7 @@ use crate::extract::Extract;
 use crate::fetcher::{CrawlHooks, Shared};
 use crate::frontier::{job_stream, Core, Frontier};
 use crate::job::{Event, Job, Summary};
-use crate::life::Life;
+use crate::life::{panic_message, Life};
 use crate::policy::Policy;
 use crate::protocol::{CrawlStats, Failed, Finalize, NextUrl, PageDone, Peers, Stop};
 use crate::reporter::{CrawlLink, Listener, Reporter};
@@ -522,16 +521,5 @@ impl CrawlHandle {
                 .map_err(|p| CrawlError::Panicked(panic_message(&*p))),
             Err(e) => Err(CrawlError::System(e.to_string())),
         }
-    }
-}
-
-/// The message of a caught panic payload.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".to_string()
     }
 }

@@ -65,6 +65,9 @@ const TEMP_SUFFIX: &str = ".part";
 pub struct DirSink {
     dir: PathBuf,
     fsync: bool,
+    /// The folder is made when the first file is stored (a worker joining a shared crawl); else
+    /// a folder that vanished is an error for every store.
+    lazy: bool,
 }
 
 impl DirSink {
@@ -73,16 +76,23 @@ impl DirSink {
         let dir = dir.into();
         fs::create_dir_all(&dir)?;
         remove_temp_files(&dir)?;
-        Ok(DirSink { dir, fsync: true })
+        Ok(DirSink {
+            dir,
+            fsync: true,
+            lazy: false,
+        })
     }
 
-    /// A folder shared with other workers of a crawl that may be storing files in it now: it is
-    /// created if needed, and temp files are left alone (they may be another worker's; a
-    /// complete shared crawl removes the ones killed workers left, see [`Sink::tidy`]).
+    /// A folder shared with other workers of a crawl that may be storing files in it now: temp
+    /// files are left alone (they may be another worker's; a complete shared crawl removes the
+    /// ones killed workers left, see [`Sink::tidy`]), and the folder is made only when the first
+    /// file is stored, so a worker the crawl refuses writes nothing.
     pub fn joining(dir: impl Into<PathBuf>) -> io::Result<Self> {
-        let dir = dir.into();
-        fs::create_dir_all(&dir)?;
-        Ok(DirSink { dir, fsync: true })
+        Ok(DirSink {
+            dir: dir.into(),
+            fsync: true,
+            lazy: true,
+        })
     }
 
     /// Whether to fsync each file before the rename (default true). Without it a power loss may
@@ -159,11 +169,20 @@ impl DirSink {
     // The temp file lives in DEST so the rename never crosses filesystems; NamedTempFile deletes
     // it when dropped, so a failed or abandoned body leaves nothing behind.
     fn temp_file(&self) -> io::Result<tempfile::NamedTempFile> {
-        tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .suffix(TEMP_SUFFIX)
-            .permissions(file_permissions())
-            .tempfile_in(&self.dir)
+        let make = || {
+            tempfile::Builder::new()
+                .prefix(TEMP_PREFIX)
+                .suffix(TEMP_SUFFIX)
+                .permissions(file_permissions())
+                .tempfile_in(&self.dir)
+        };
+        match make() {
+            Err(e) if self.lazy && e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(&self.dir)?;
+                make()
+            }
+            other => other,
+        }
     }
 
     fn finish(&self, tmp: tempfile::NamedTempFile, file: &Path) -> io::Result<()> {
@@ -224,7 +243,10 @@ impl Sink for DirSink {
     }
 
     fn tidy(&self) -> io::Result<()> {
-        remove_temp_files(&self.dir)
+        match remove_temp_files(&self.dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
     }
 }
 

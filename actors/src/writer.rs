@@ -200,7 +200,7 @@ impl Writer {
                 ctx.stop();
                 Err(JobError::new(
                     ErrorKind::Internal,
-                    format!("writer panicked: {}", crate::panic_message(&*panic)),
+                    format!("writer panicked: {}", crate::life::panic_message(&*panic)),
                 ))
             }
         }

@@ -16,12 +16,24 @@ pub struct Redis {
     child: Option<Child>,
     pub port: u16,
     dir: PathBuf,
+    /// Extra configuration (`--requirepass`, `--rename-command`...).
+    args: Vec<String>,
+    /// Keeps its data on disk (append-only file, synced on every write).
+    persistent: bool,
+    /// The password, when it asks for one.
+    password: Option<String>,
     _tmp: tempfile::TempDir,
 }
 
 impl Redis {
     /// Starts one, or `None` (with the reason printed) when redis-server is not installed.
     pub fn start() -> Option<Redis> {
+        Redis::start_with(&[], true)
+    }
+
+    /// Starts one with extra configuration; without `persistent`, it keeps nothing on disk (a
+    /// restart loses every key).
+    pub fn start_with(args: &[&str], persistent: bool) -> Option<Redis> {
         if Command::new("redis-server")
             .arg("--version")
             .output()
@@ -31,10 +43,17 @@ impl Redis {
             return None;
         }
         let tmp = tempfile::tempdir().unwrap();
+        let password = args
+            .windows(2)
+            .find(|w| w[0] == "--requirepass")
+            .map(|w| w[1].to_string());
         let mut redis = Redis {
             child: None,
             port: closed_port(),
             dir: tmp.path().to_path_buf(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            persistent,
+            password,
             _tmp: tmp,
         };
         redis.launch();
@@ -42,18 +61,13 @@ impl Redis {
     }
 
     fn launch(&mut self) {
+        let aof = if self.persistent { "yes" } else { "no" };
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-            ])
+            .args(["--save", "", "--appendonly", aof, "--appendfsync", "always"])
             .arg("--dir")
             .arg(&self.dir)
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -81,7 +95,21 @@ impl Redis {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match &self.password {
+            Some(p) => format!("redis://:{p}@127.0.0.1:{}", self.port),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
+    }
+
+    /// Runs a command with redis-cli.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let mut cmd = Command::new("redis-cli");
+        cmd.args(["-p", &self.port.to_string()]);
+        if let Some(p) = &self.password {
+            cmd.args(["-a", p, "--no-auth-warning"]);
+        }
+        let out = cmd.args(args).output().expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
 

@@ -17,7 +17,7 @@ use super::CrawlStats;
 use crate::job::{ErrorKind, Job, JobError};
 use crate::policy::{ms, Millis, Policy, RobotsAnswer, Rules, Trouble, TroubleKind, Verdict};
 use crate::protocol::{Failed, PageDone, Retry};
-use crate::store::{Acquire, Entry, Slot, Store, StoreError};
+use crate::store::{Acquire, Entry, Release, Slot, Store, StoreError};
 
 /// What the frontier does next.
 #[derive(Debug)]
@@ -26,7 +26,8 @@ pub(crate) enum Next {
     Job(Job),
     /// Fetch this robots.txt now (one of its host's slots is held for it).
     Robots { host: Arc<str>, url: String },
-    /// Nothing can be handed out before this time (`None`: before an event).
+    /// Nothing can be handed out here before this time (`None`: before an event; a shared store
+    /// may also get work from other workers meanwhile, see [`Store::poll`]).
     Wait(Option<Millis>),
     /// Nothing is left: the crawl is over.
     Over,
@@ -187,12 +188,7 @@ impl<S: Store> Core<S> {
         {
             return Ok(Next::Over);
         }
-        let mut at = self.timers.peek().map(|Reverse((t, _))| *t);
-        if let Some(p) = self.store.poll() {
-            let poll = now + ms(p);
-            at = Some(at.map_or(poll, |t| t.min(poll)));
-        }
-        Ok(Next::Wait(at))
+        Ok(Next::Wait(self.timers.peek().map(|Reverse((t, _))| *t)))
     }
 
     /// A shared store is asked for more at most once per poll interval while it has little.
@@ -240,7 +236,7 @@ impl<S: Store> Core<S> {
             RobotsStep::Blocked => {
                 let entry = self.pop(&key, later_due);
                 self.stats.blocked.fetch_add(1, Ordering::Relaxed);
-                self.store.finish(&entry, "blocked").await?;
+                self.store.finish(&entry, "blocked", None).await?;
                 self.push_ready(&key);
                 return Ok(None);
             }
@@ -431,20 +427,29 @@ impl<S: Store> Core<S> {
         now: Millis,
         answered: bool,
     ) -> Result<(), StoreError> {
-        let delay = self.hosts.get(host).map_or(self.policy.delay, |h| h.delay);
-        self.store
-            .release(host, slot, now + ms(delay), answered)
-            .await?;
+        let next = now + ms(self.delay_of(host));
+        self.store.release(host, slot, next, answered).await?;
+        self.released(host, now);
+        Ok(())
+    }
+
+    fn delay_of(&self, host: &str) -> std::time::Duration {
+        self.hosts.get(host).map_or(self.policy.delay, |h| h.delay)
+    }
+
+    /// A slot of `host` came back: the host may be asked again, after its delay (whatever timer
+    /// it was waiting on: the store says when it is ready).
+    fn released(&mut self, host: &Arc<str>, now: Millis) {
+        let delay = self.delay_of(host);
         if let Some(h) = self.hosts.get_mut(host) {
             h.full = false;
-            if !delay.is_zero() {
-                let at = now + ms(delay);
-                self.schedule(host, at);
-                return Ok(());
-            }
+            h.wake = None;
         }
-        self.push_ready(host);
-        Ok(())
+        if delay.is_zero() {
+            self.push_ready(host);
+        } else {
+            self.schedule(host, now + ms(delay));
+        }
     }
 
     async fn add(&mut self, entries: Vec<Entry>) -> Result<(), StoreError> {
@@ -456,6 +461,10 @@ impl<S: Store> Core<S> {
         self.stats
             .discovered
             .fetch_add(added.new, Ordering::Relaxed);
+        if added.new > 0 {
+            // New work in a shared store: worth reading at once.
+            self.short_at = None;
+        }
         for e in added.held {
             self.hold(e, now);
         }
@@ -469,10 +478,6 @@ impl<S: Store> Core<S> {
             return Ok(());
         };
         let now = self.store.now();
-        if let Some(slot) = &out.slot {
-            self.end_request(&out.host, slot, now, done.status.is_some())
-                .await?;
-        }
         if self.policy.links && !done.links.is_empty() {
             let e = &out.entry;
             let links = self
@@ -491,7 +496,19 @@ impl<S: Store> Core<S> {
                 .collect();
             self.add(entries).await?;
         }
-        self.store.finish(&out.entry, done.outcome).await
+        // The links are queued before the page is done: a crash in between finds the page again
+        // and its links already seen, never a page done whose links were lost.
+        let release = out.slot.as_deref().map(|slot| Release {
+            host: &out.host,
+            slot,
+            next_start: now + ms(self.delay_of(&out.host)),
+            answered: done.status.is_some(),
+        });
+        self.store.finish(&out.entry, done.outcome, release).await?;
+        if out.slot.is_some() {
+            self.released(&out.host, now);
+        }
+        Ok(())
     }
 
     /// An attempt failed in a way that may pass: the policy decides whether the page is tried
@@ -614,7 +631,7 @@ impl<S: Store> Core<S> {
     /// Upkeep: renews this worker's leases in a shared store; returns when to call again.
     pub async fn tick(&mut self) -> Result<std::time::Duration, StoreError> {
         if self.store.poll().is_none() {
-            return self.store.tick(&[], &[]).await;
+            return Ok(self.store.tick(&[], &[]).await?.0);
         }
         let mut ids: Vec<&str> = Vec::new();
         for h in self.hosts.values() {
@@ -628,7 +645,11 @@ impl<S: Store> Core<S> {
             .collect();
         slots.extend(self.robots_out.iter().map(|(h, r)| (&**h, r.slot.as_str())));
         ids.retain(|id| !id.is_empty());
-        let again = self.store.tick(&ids, &slots).await?;
+        let (again, taken) = self.store.tick(&ids, &slots).await?;
+        let now = self.store.now();
+        for e in taken {
+            self.hold(e, now);
+        }
         for host in self.store.widen(&[]).await? {
             self.policy.scope.allow_host(&host);
         }

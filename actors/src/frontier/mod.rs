@@ -30,7 +30,7 @@ use crate::http::{build_clients, fetch_small, Clients};
 use crate::job::{Job, JobError};
 use crate::life::Life;
 use crate::policy::robots::{ROBOTS_LIMIT, ROBOTS_REDIRECTS};
-use crate::policy::RobotsAnswer;
+use crate::policy::{ms, RobotsAnswer};
 pub(crate) use crate::protocol::CrawlStats;
 use crate::protocol::{Failed, NextUrl, PageDone, Retry};
 use crate::store::{Store, StoreError};
@@ -209,7 +209,18 @@ impl<S: Store + 'static> Driver<S> {
                     }
                 }
                 Next::Robots { host, url } => self.fetch_robots(host, url),
-                Next::Wait(at) => return Ok(at),
+                Next::Wait(at) => {
+                    // A shared store may get work from other workers at any time: look again.
+                    let poll = self
+                        .core
+                        .store
+                        .poll()
+                        .map(|p| self.core.store.now() + ms(p));
+                    return Ok(match (at, poll) {
+                        (Some(a), Some(p)) => Some(a.min(p)),
+                        (a, p) => a.or(p),
+                    });
+                }
                 Next::Over => {
                     for w in self.waiters.drain(..) {
                         let _ = w.send(None);
@@ -292,3 +303,6 @@ pub(crate) fn job_stream(
         }
     }))
 }
+
+#[cfg(test)]
+mod table;

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Acquire, Added, Clock, Entry, Store, StoreError};
+use super::{Acquire, Added, Clock, Entry, Release, Store, StoreError};
 use crate::journal::{Journal, Replay};
 use crate::policy::{host::readiness, HostState, Millis, Readiness};
 use crate::seen::SeenSet;
@@ -159,7 +159,16 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    async fn finish(&mut self, entry: &Entry, _outcome: &str) -> Result<(), StoreError> {
+    async fn finish(
+        &mut self,
+        entry: &Entry,
+        _outcome: &str,
+        release: Option<Release<'_>>,
+    ) -> Result<(), StoreError> {
+        if let Some(r) = release {
+            self.release(r.host, r.slot, r.next_start, r.answered)
+                .await?;
+        }
         // Written through at once (one write call per page, no fsync): a kill loses nothing of
         // it, so after a crash only the pages in flight are fetched again.
         self.write(|j| j.done(&entry.url).and_then(|()| j.flush()));
@@ -174,8 +183,12 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    async fn tick(&mut self, _: &[&str], _: &[(&str, &str)]) -> Result<Duration, StoreError> {
+    async fn tick(
+        &mut self,
+        _: &[&str],
+        _: &[(&str, &str)],
+    ) -> Result<(Duration, Vec<Entry>), StoreError> {
         self.write(Journal::flush);
-        Ok(Duration::from_secs(3600))
+        Ok((Duration::from_secs(3600), Vec::new()))
     }
 }

@@ -114,6 +114,15 @@ pub(crate) struct Added {
 /// A request slot of a host: its token in the store (empty in memory).
 pub(crate) type Slot = String;
 
+/// A slot given back: see [`Store::release`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Release<'a> {
+    pub host: &'a str,
+    pub slot: &'a str,
+    pub next_start: Millis,
+    pub answered: bool,
+}
+
 /// The answer to asking for one of a host's request slots.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Acquire {
@@ -182,7 +191,7 @@ pub(crate) trait Store {
     /// Records the entries whose URL this crawl has not seen and queues them.
     async fn add(&mut self, entries: Vec<Entry>) -> Result<Added, StoreError>;
 
-    /// Up to `n` entries for this worker to hold: queued ones, and ones a dead worker left.
+    /// Up to `n` queued entries for this worker to hold.
     async fn take(&mut self, n: usize) -> Result<Vec<Entry>, StoreError>;
 
     /// Takes one of `host`'s slots at `now` if the readiness rule allows, with `limit` slots.
@@ -216,8 +225,14 @@ pub(crate) trait Store {
     ) -> Result<bool, StoreError>;
 
     /// The entry has its final outcome (`ok`, `not_found`, `redirected`, `skipped`, `error`,
-    /// `blocked`).
-    async fn finish(&mut self, entry: &Entry, outcome: &str) -> Result<(), StoreError>;
+    /// `blocked`); its request's slot, if any, goes back at the same time (as
+    /// [`Store::release`] does).
+    async fn finish(
+        &mut self,
+        entry: &Entry,
+        outcome: &str,
+        release: Option<Release<'_>>,
+    ) -> Result<(), StoreError>;
 
     /// Hosts a start URL redirected to are in scope for every worker; returns every such host
     /// known so far.
@@ -227,6 +242,11 @@ pub(crate) trait Store {
     async fn drained(&mut self) -> Result<bool, StoreError>;
 
     /// Upkeep: renews the leases of what this worker holds (entry ids and slots), checks the
-    /// crawl's state is still there. Returns when to call again.
-    async fn tick(&mut self, ids: &[&str], slots: &[(&str, &str)]) -> Result<Duration, StoreError>;
+    /// crawl's state is still there, and takes over what dead workers left. Returns when to call
+    /// again, and the entries taken over.
+    async fn tick(
+        &mut self,
+        ids: &[&str],
+        slots: &[(&str, &str)],
+    ) -> Result<(Duration, Vec<Entry>), StoreError>;
 }

@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 pub(crate) use shared::JoinError;
 pub use shared::{redact, SharedCrawl};
 
-use super::{Acquire, Added, Clock, Entry, ListJob, Store, StoreError};
+use super::{Acquire, Added, Clock, Entry, ListJob, Release, Store, StoreError};
 use crate::policy::{ms, HostState, Millis};
 use crate::seen::fingerprint;
 use scripts::{ACQUIRE, ADD, FINISH, LEFT, RELEASE, RENEW, SWAP, WIDEN};
@@ -60,7 +60,6 @@ pub(crate) struct RedisStore {
     scope: String,
     /// Slot tokens handed out by this worker.
     tokens: u64,
-    last_claim: Option<Millis>,
     cancel: CancellationToken,
 }
 
@@ -91,9 +90,14 @@ impl RedisStore {
             id,
             clock: Clock::real(redis_now),
             tokens: 0,
-            last_claim: None,
             cancel,
         })
+    }
+
+    /// Runs on `clock` instead of Redis's (tests drive it by hand).
+    #[cfg(test)]
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
     }
 
     fn call(&self, script: &'static Script, keys: Vec<String>, args: Vec<String>) -> Call {
@@ -214,7 +218,7 @@ impl RedisStore {
             let claims: u64 = self.run(&incr, None).await?;
             if claims > u64::from(self.shared.max_claims) {
                 // Every worker that took it died: it ends as an error rather than in a loop.
-                self.finish(&e, "error").await?;
+                self.finish(&e, "error", None).await?;
                 continue;
             }
             out.push(e);
@@ -292,22 +296,13 @@ impl Store for RedisStore {
     }
 
     async fn take(&mut self, n: usize) -> Result<Vec<Entry>, StoreError> {
-        let now = self.clock.now();
         let mut out = Vec::new();
-        if self
-            .last_claim
-            .is_none_or(|t| now >= t + ms(self.shared.lease) / 3)
-        {
-            self.last_claim = Some(now);
-            out = self.claim().await?;
-        }
-        let want = n.saturating_sub(out.len());
-        if want == 0 {
+        if n == 0 {
             return Ok(out);
         }
         let opts = StreamReadOptions::default()
             .group(GROUP, &self.shared.consumer)
-            .count(want);
+            .count(n);
         let mut cmd = redis::cmd("XREADGROUP");
         cmd.arg(&opts).arg("STREAMS").arg(&self.stream).arg(">");
         let reply: Option<StreamReadReply> = self.run(&cmd, None).await?;
@@ -412,11 +407,33 @@ impl Store for RedisStore {
         Ok(self.eval::<u64>(&call).await? == 1)
     }
 
-    async fn finish(&mut self, entry: &Entry, outcome: &str) -> Result<(), StoreError> {
+    async fn finish(
+        &mut self,
+        entry: &Entry,
+        outcome: &str,
+        release: Option<Release<'_>>,
+    ) -> Result<(), StoreError> {
+        let (host, token, next, answered) = match release {
+            Some(r) => (r.host, r.slot, r.next_start, r.answered),
+            None => ("", "", 0, false),
+        };
         let call = self.call(
             &FINISH,
-            vec![self.stream.clone(), self.stats.clone(), self.claims.clone()],
-            vec![GROUP.to_string(), entry.id.to_string(), outcome.to_string()],
+            vec![
+                self.stream.clone(),
+                self.stats.clone(),
+                self.claims.clone(),
+                self.slots_key(host),
+                self.host_key(host),
+            ],
+            vec![
+                GROUP.to_string(),
+                entry.id.to_string(),
+                outcome.to_string(),
+                token.to_string(),
+                next.to_string(),
+                u8::from(answered).to_string(),
+            ],
         );
         self.eval::<u64>(&call).await.map(|_| ())
     }
@@ -431,7 +448,11 @@ impl Store for RedisStore {
         Ok(self.eval::<u64>(&call).await? == 0)
     }
 
-    async fn tick(&mut self, ids: &[&str], slots: &[(&str, &str)]) -> Result<Duration, StoreError> {
+    async fn tick(
+        &mut self,
+        ids: &[&str],
+        slots: &[(&str, &str)],
+    ) -> Result<(Duration, Vec<Entry>), StoreError> {
         // Entries this worker holds: XCLAIM with no minimum idle time makes them fresh again.
         for chunk in ids.chunks(200) {
             let mut cmd = redis::cmd("XCLAIM");
@@ -454,6 +475,9 @@ impl Store for RedisStore {
         .collect();
         let call = self.call(&RENEW, keys, args);
         self.eval::<u64>(&call).await?;
-        Ok(self.shared.lease / 3)
+        // Every third of the lease, whatever this worker is doing: a dead worker's entries move
+        // within the lease and a third of its death.
+        let taken = self.claim().await?;
+        Ok((self.shared.lease / 3, taken))
     }
 }

@@ -56,8 +56,9 @@ return added
 });
 
 /// An entry's outcome is final: acks it, and only if this ack took it out of the pending list,
-/// deletes it and counts the outcome (an entry done twice counts once). KEYS: identity, stream,
-/// stats, claims. ARGV: id, group, entry id, outcome.
+/// deletes it and counts the outcome (an entry done twice counts once); gives its slot back as
+/// [`RELEASE`] does, in the same round trip. KEYS: id, stream, stats, claims, slots, host. ARGV:
+/// id, group, entry id, outcome, slot token ('' for none), next start ms, answered (0 or 1).
 pub(super) static FINISH: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
@@ -67,6 +68,14 @@ if acked == 1 then
   redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
 end
 redis.call('HDEL', KEYS[4], ARGV[3])
+if ARGV[5] ~= '' then
+  redis.call('ZREM', KEYS[5], ARGV[5])
+  local nxt = tonumber(ARGV[6])
+  if nxt > tonumber(redis.call('HGET', KEYS[6], 'next') or '0') then
+    redis.call('HSET', KEYS[6], 'next', nxt)
+  end
+  if ARGV[7] == '1' then redis.call('HSET', KEYS[6], 'failures', 0) end
+end
 return acked
 ",
     )
