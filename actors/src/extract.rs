@@ -452,6 +452,17 @@ mod tests {
     }
 
     #[test]
+    fn a_page_in_the_replacement_encoding_has_no_links() {
+        // ISO-2022-KR and friends decode to a single U+FFFD, in browsers as here.
+        let headers = [(
+            "content-type".to_string(),
+            "text/html; charset=iso-2022-kr".to_string(),
+        )];
+        let page = Page::new("http://h.test/", &headers, b"<a href=/x>x</a>");
+        assert!(HtmlLinks.extract(&page).links.is_empty());
+    }
+
+    #[test]
     fn a_page_url_that_is_no_url_has_no_links() {
         assert!(html_links("not a url", b"<a href=/x>x</a>").is_empty());
         assert!(css_links("not a url", b"a{background:url(x)}").is_empty());
