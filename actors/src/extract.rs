@@ -30,8 +30,6 @@ mod resolve;
 mod robots;
 mod srcset;
 
-use std::borrow::Cow;
-
 use url::Url;
 
 use self::html::{Asset, Found, Want};
@@ -371,7 +369,6 @@ fn read_html(url: Url, body: &[u8], content_type: Option<&str>, want: Want) -> D
         // UTF-16 (and the "replacement" encoding): transcoded to UTF-8 first.
         None => {
             let (text, _) = sniffed.encoding.decode_without_bom_handling(bytes);
-            let text: Cow<'_, str> = text;
             html::scan(
                 text.as_bytes(),
                 lol_html::AsciiCompatibleEncoding::utf_8(),
