@@ -197,15 +197,15 @@ impl HtmlLinks {
     pub const fn max_decoded(self, bytes: usize) -> LinkExtractor {
         LinkExtractor::new().max_decoded(bytes)
     }
-
-    fn only_links(&self) -> bool {
-        true
-    }
 }
 
 impl Extract for HtmlLinks {
     fn extract(&self, page: &Page<'_>) -> Extracted {
         LinkExtractor::new().extract(page)
+    }
+
+    fn only_links(&self) -> bool {
+        true
     }
 }
 
@@ -262,6 +262,11 @@ impl LinkExtractor {
 impl Extract for LinkExtractor {
     fn wants(&self, content_type: Option<&str>) -> bool {
         is_html(content_type) || (self.requisites && is_css(content_type))
+    }
+
+    /// A page at the depth limit still has requisites to fetch; without them, only links.
+    fn only_links(&self) -> bool {
+        !self.requisites
     }
 
     fn extract(&self, page: &Page<'_>) -> Extracted {
@@ -324,14 +329,6 @@ pub fn html_links(url: &str, body: &[u8]) -> Vec<String> {
 /// `@import "..."`), resolved against `url`. Its encoding comes from a BOM, else its
 /// `@charset`, else UTF-8 (with a `Content-Type` charset, use `HtmlLinks.requisites(true)` on a
 /// [`Page`]). Only http(s) URLs are kept.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "public once lib.rs re-exports it beside html_links; the expectation then fails, \
-                  as a reminder to drop it"
-    )
-)]
 pub fn css_links(url: &str, body: &[u8]) -> Vec<String> {
     let Ok(sheet) = Url::parse(url) else {
         return Vec::new();

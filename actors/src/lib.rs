@@ -145,7 +145,9 @@ mod wire;
 mod writer;
 
 pub use config::{Config, ConfigBuilder, ConfigError, Namer, Progress};
-pub use extract::{html_links, is_html, Extract, Extracted, HtmlLinks, Page};
+pub use extract::{
+    css_links, html_links, is_css, is_html, Extract, Extracted, HtmlLinks, LinkExtractor, Page,
+};
 pub use job::{ErrorKind, Event, Job, JobError, JobReport, Outcome, SharedStatus, Summary};
 pub use life::live_actors;
 pub use names::{file_for_url, safe_segment, url_tag};
