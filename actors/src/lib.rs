@@ -102,6 +102,7 @@
 
 #![warn(missing_docs)]
 
+pub mod archive;
 mod bar;
 mod config;
 mod extract;
