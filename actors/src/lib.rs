@@ -117,6 +117,7 @@ mod reporter;
 mod seen;
 mod shared;
 mod sink;
+pub mod sitemap;
 mod source;
 mod spec;
 mod supervisor;
