@@ -389,6 +389,10 @@ fn a_killed_writer_leaves_only_whole_records() {
     let other = dir.path().join("other-20240101000000-00000.warc.gz.open");
     fs::write(&other, b"busy").unwrap();
 
+    // A writer thread of this worker that a restart will not create again.
+    let thread = dir.path().join("k-t3-20240101000000-00000.warc.gz.open");
+    fs::copy(&open[0], &thread).unwrap();
+
     let done = flags_actors::archive::recover(dir.path(), "k", true).unwrap();
     assert_eq!(done.len(), 2, "{done:?}");
     let kept = done.iter().find(|r| !r.removed).unwrap();
@@ -405,6 +409,12 @@ fn a_killed_writer_leaves_only_whole_records() {
     let index = fs::read_to_string(format!("{}.cdxj", kept.path.display())).unwrap();
     assert_eq!(index.lines().count(), written.len());
     warcio_check_only(&kept.path);
+
+    assert!(thread.exists(), "not the writer `k`'s file");
+    let worker = flags_actors::archive::recover_worker(dir.path(), "k", true).unwrap();
+    assert_eq!(worker.len(), 1, "{worker:?}");
+    assert_eq!(worker[0].records, kept.records);
+    assert!(!thread.exists() && other.exists());
 }
 
 #[test]

@@ -200,9 +200,11 @@ pub fn sort(lines: &mut [Line]) {
 pub fn write_sorted(path: &Path, lines: &mut [Line]) -> io::Result<()> {
     sort(lines);
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+    // The usual 0666 less the umask, as the WARC files get, not tempfile's private 0600.
     let mut tmp = tempfile::Builder::new()
         .prefix(".flags-")
         .suffix(".cdxj.part")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(dir.unwrap_or(Path::new(".")))?;
     {
         let mut out = io::BufWriter::new(tmp.as_file_mut());

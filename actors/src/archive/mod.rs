@@ -558,12 +558,29 @@ pub struct Recovered {
 /// `{prefix}-{14 digits}-{serial}.warc.gz.open` are touched, so writers with other prefixes may
 /// be running in the same folder. [`WarcWriter::create`] calls this.
 pub fn recover(dir: &Path, prefix: &str, index: bool) -> io::Result<Vec<Recovered>> {
+    recover_matching(dir, index, |p| p == prefix)
+}
+
+/// [`recover`] for every writer of a worker: the prefix `worker` itself and every prefix that
+/// starts with `{worker}-` (such as `{worker}-t3`, a writer thread that a restart with fewer
+/// threads will not create again). Call it when the worker starts, before its writers exist,
+/// and only when no other live worker's prefix starts with `{worker}-`.
+pub fn recover_worker(dir: &Path, worker: &str, index: bool) -> io::Result<Vec<Recovered>> {
+    let under = format!("{worker}-");
+    recover_matching(dir, index, |p| p == worker || p.starts_with(&under))
+}
+
+fn recover_matching(
+    dir: &Path,
+    index: bool,
+    owned: impl Fn(&str) -> bool,
+) -> io::Result<Vec<Recovered>> {
     let mut done = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if !is_own_open_file(name, prefix) || !entry.file_type()?.is_file() {
+        if !open_file_prefix(name).is_some_and(&owned) || !entry.file_type()?.is_file() {
             continue;
         }
         let path = entry.path();
@@ -603,21 +620,13 @@ pub fn recover(dir: &Path, prefix: &str, index: bool) -> io::Result<Vec<Recovere
     Ok(done)
 }
 
-fn is_own_open_file(name: &str, prefix: &str) -> bool {
-    let Some(rest) = name
-        .strip_prefix(prefix)
-        .and_then(|r| r.strip_prefix('-'))
-        .and_then(|r| r.strip_suffix(".warc.gz.open"))
-    else {
-        return false;
-    };
-    let Some((stamp, serial)) = rest.split_once('-') else {
-        return false;
-    };
-    stamp.len() == 14
-        && stamp.bytes().all(|b| b.is_ascii_digit())
-        && !serial.is_empty()
-        && serial.bytes().all(|b| b.is_ascii_digit())
+/// The prefix of a name `{prefix}-{14 digits}-{serial}.warc.gz.open`, if it is one.
+fn open_file_prefix(name: &str) -> Option<&str> {
+    let rest = name.strip_suffix(".warc.gz.open")?;
+    let (rest, serial) = rest.rsplit_once('-')?;
+    let (prefix, stamp) = rest.rsplit_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (stamp.len() == 14 && digits(stamp) && digits(serial) && !prefix.is_empty()).then_some(prefix)
 }
 
 #[cfg(test)]
@@ -625,19 +634,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_own_open_files_are_recovered() {
-        assert!(is_own_open_file(
-            "crawl-20240101000000-00001.warc.gz.open",
-            "crawl"
-        ));
-        assert!(!is_own_open_file(
-            "crawl-2-20240101000000-00001.warc.gz.open",
-            "crawl"
-        ));
-        assert!(!is_own_open_file(
-            "crawl-20240101000000-00001.warc.gz",
-            "crawl"
-        ));
-        assert!(!is_own_open_file("crawl-2024-00001.warc.gz.open", "crawl"));
+    fn open_files_are_known_by_their_prefix() {
+        let p = open_file_prefix;
+        assert_eq!(p("crawl-20240101000000-00001.warc.gz.open"), Some("crawl"));
+        assert_eq!(
+            p("crawl-2-20240101000000-00001.warc.gz.open"),
+            Some("crawl-2")
+        );
+        assert_eq!(p("crawl-20240101000000-00001.warc.gz"), None);
+        assert_eq!(p("crawl-2024-00001.warc.gz.open"), None);
+        assert_eq!(p("-20240101000000-00001.warc.gz.open"), None);
     }
 }
