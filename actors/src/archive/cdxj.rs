@@ -316,6 +316,11 @@ pub fn open_append(path: &Path) -> io::Result<File> {
 /// empty segments removed, a trailing slash dropped) and the query (common session ids dropped,
 /// arguments sorted), all lowercased: `com,example)/path?a=1&b=2`. Something that is not a URL
 /// with a host is only lowercased.
+///
+/// Checked against `surt` on 4,000 URLs (the Python docs' paths, and random hosts, paths and
+/// queries with escapes, dot segments, session ids): the one difference is `..` above the root
+/// (`http://h/../x`), which the url crate drops, as browsers do before they ask pywb, and `surt`
+/// keeps. The crawl's URLs come from the url crate, so they never have one.
 pub fn urlkey(url: &str) -> String {
     let cleaned: String = url
         .trim()
