@@ -120,6 +120,7 @@
 
 #![warn(missing_docs)]
 
+pub mod archive;
 mod bar;
 mod body;
 mod config;
@@ -137,6 +138,7 @@ mod reporter;
 mod run;
 mod seen;
 mod sink;
+pub mod sitemap;
 mod source;
 mod spec;
 mod store;
