@@ -8,7 +8,9 @@
 //! is a 404, every 10th one a link under `/private/` (disallowed by robots.txt, served if asked),
 //! every 11th one a link to itself with a query string (a distinct URL, the same page), every 13th
 //! one links off-site, every 50th one a link through `/go/{j}`, a 301 to page `j`. Home and every
-//! 17th page declare a `<base href>` that their relative links need.
+//! 17th page declare a `<base href>` that their relative links need. Home also links to a
+//! directory URL, `/docs/`, and to pages without an extension, `/about` and `/docs/guide`: a
+//! saved site names them `docs/index.html`, `about.html` and `docs/guide.html`.
 //!
 //! The site knows its own graph ([`Site::reachable`]), so tests can compare a crawl with what a
 //! breadth-first crawler must visit, without parsing HTML themselves.
@@ -20,6 +22,17 @@ use std::path::Path;
 
 /// The robots.txt of the site.
 pub const ROBOTS_TXT: &str = "User-agent: *\nDisallow: /private/\n";
+
+/// The pages beside the numbered ones: a directory URL and pages without an extension, with
+/// their links (as written; each resolves to a path of this site).
+const EXTRA: [(&str, &[(&str, &str)]); 3] = [
+    ("/docs/", &[("guide", "/docs/guide"), ("/about", "/about")]),
+    (
+        "/docs/guide",
+        &[("./", "/docs/"), ("../p/1.html", "/p/1.html")],
+    ),
+    ("/about", &[("/docs/", "/docs/"), ("/", "/")]),
+];
 
 /// The site's answer to a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,7 +158,38 @@ impl Site {
             let j = i + 1;
             links.push(local(format!("/go/{j}"), format!("/go/{j}")));
         }
+        if i == 0 {
+            links.push(local("/docs/".into(), "/docs/".into()));
+            links.push(local("/about".into(), "/about".into()));
+        }
         links
+    }
+
+    /// The links of a page beside the numbered ones (`/docs/`, `/docs/guide`, `/about`).
+    fn extra_links(path: &str) -> Option<Vec<Link>> {
+        let (_, links) = EXTRA.iter().find(|(p, _)| *p == path)?;
+        Some(
+            links
+                .iter()
+                .map(|(href, to)| Link {
+                    href: (*href).to_string(),
+                    to: Some((*to).to_string()),
+                })
+                .collect(),
+        )
+    }
+
+    /// The HTML of a page beside the numbered ones.
+    fn extra_html(path: &str, links: &[Link]) -> String {
+        let mut html = format!(
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{path}</title></head>\n\
+             <body><h1>{path}</h1>\n<ul>\n"
+        );
+        for link in links {
+            let _ = writeln!(html, "<li><a href=\"{}\">{}</a></li>", link.href, link.href);
+        }
+        html.push_str("</ul>\n</body></html>\n");
+        html
     }
 
     /// The HTML of page `i`.
@@ -187,6 +231,9 @@ impl Site {
             return Answer::Page(format!("<html><body>private {rest}</body></html>\n"));
         }
         let _ = query; // a query names the same page: a distinct URL with the same content
+        if let Some(links) = Site::extra_links(path) {
+            return Answer::Page(Site::extra_html(path, &links));
+        }
         match self.page_id(path) {
             Some(i) => Answer::Page(self.html(i)),
             None => Answer::NotFound,
@@ -204,14 +251,19 @@ impl Site {
             let (path, _) = url.split_once('?').unwrap_or((&url, ""));
             let next: Vec<(String, u32)> = match self.answer(path, None) {
                 Answer::Redirect(to) => vec![(to, d)],
-                Answer::Page(_) => match self.page_id(path) {
-                    Some(i) => self
+                Answer::Page(_) => match (self.page_id(path), Site::extra_links(path)) {
+                    (Some(i), _) => self
                         .links(i)
                         .into_iter()
                         .filter_map(|l| l.to)
                         .map(|to| (to, d + 1))
                         .collect(),
-                    None => Vec::new(),
+                    (None, Some(links)) => links
+                        .into_iter()
+                        .filter_map(|l| l.to)
+                        .map(|to| (to, d + 1))
+                        .collect(),
+                    (None, None) => Vec::new(),
                 },
                 _ => Vec::new(),
             };
@@ -229,11 +281,22 @@ impl Site {
     }
 
     /// Writes the site as static files under `dir` (for nginx and other servers): `index.html`,
-    /// `p/{i}.html`, `robots.txt`. Redirects and private pages are left out (they are 404 there).
+    /// `p/{i}.html`, `docs/index.html`, `docs/guide`, `about`, `robots.txt` (a server serves the
+    /// pages without an extension with its default type). Redirects and private pages are left
+    /// out (they are 404 there).
     pub fn export(&self, dir: &Path) -> io::Result<()> {
         std::fs::create_dir_all(dir.join("p"))?;
+        std::fs::create_dir_all(dir.join("docs"))?;
         std::fs::write(dir.join("robots.txt"), ROBOTS_TXT)?;
         std::fs::write(dir.join("index.html"), self.html(0))?;
+        for (path, _) in EXTRA {
+            let links = Site::extra_links(path).unwrap_or_default();
+            let file = match path.trim_start_matches('/') {
+                "docs/" => "docs/index.html".to_string(),
+                other => other.to_string(),
+            };
+            std::fs::write(dir.join(file), Site::extra_html(path, &links))?;
+        }
         for i in 1..self.n {
             std::fs::write(dir.join("p").join(format!("{i}.html")), self.html(i))?;
         }
@@ -269,6 +332,9 @@ mod tests {
         assert_eq!(site.answer("/p/1000.html", None), Answer::NotFound);
         assert_eq!(site.answer("/p/01.html", None), Answer::NotFound);
         assert!(site.html(0).contains("<base href=\"/p/\">"));
+        assert_eq!(all["/docs/"], 1);
+        assert_eq!(all["/about"], 1);
+        assert_eq!(all["/docs/guide"], 2);
         assert_eq!(site.html(5), Site::new(1000).html(5), "deterministic");
     }
 }

@@ -15,8 +15,12 @@ use crate::report::{
 };
 use crate::signals::Signals;
 
-/// The journal's name inside DEST (hidden: no page name can start with a dot).
+/// The journal's name inside DEST (hidden, beside the host folders: no host name starts with a
+/// dot).
 pub const JOURNAL: &str = ".flags-crawl.journal";
+
+/// The index of what the crawl fetched, inside DEST (CDXJ; see README "Files").
+pub const INDEX: &str = ".flags-index.cdxj";
 
 /// Fetchers of a crawl unless `-m` says otherwise.
 pub const DEFAULT_POOL: usize = 16;
@@ -79,10 +83,16 @@ pub fn run(args: &SiteCrawlArgs) -> u8 {
             checked.dest.display()
         );
     }
-    let spec = if shared.is_some() {
-        spec
-    } else {
-        spec.journal(&journal).resume(args.resume)
+    let spec = match &shared {
+        // Each worker of a shared crawl keeps an index of its own: they may share the folder.
+        Some(shared) => spec.index(checked.dest.join(format!(
+            ".flags-index.{}.cdxj",
+            flags_actors::safe_segment(shared.consumer_name()).unwrap_or_default()
+        ))),
+        None => spec
+            .journal(&journal)
+            .index(checked.dest.join(INDEX))
+            .resume(args.resume),
     };
     let spec = match spec.build() {
         Ok(s) => s,
@@ -187,7 +197,12 @@ fn plan(
         .pause_max(Duration::from_secs_f64(args.pause_max))
         .give_up_after(args.give_up_after);
     for url in &args.urls {
-        crate::cli::check_url(url).map_err(|e| usage(format!("{url}: {e}")))?;
+        // Any http(s) URL starts a crawl, a query included; its fragment is dropped.
+        flags_actors::normalise(url.trim(), None).ok_or_else(|| {
+            usage(format!(
+                "{url}: not an http(s) URL with a host (a start URL is http://HOST/... or https://...)"
+            ))
+        })?;
         spec = spec.seed(url.as_str());
     }
     if let Some(d) = args.max_depth {

@@ -6,6 +6,7 @@ use std::io::{Seek, Write};
 use std::path::Path;
 
 use bytes::Bytes;
+use sha1::{Digest, Sha1};
 
 use crate::job::Job;
 use crate::sink::{Part, Sink};
@@ -13,7 +14,8 @@ use crate::sink::{Part, Sink};
 /// A complete body: in memory, or already written in pieces.
 pub(crate) enum Body {
     Memory(Bytes),
-    Parts(PartState),
+    /// Boxed: its digest state is large, and most bodies are small.
+    Parts(Box<PartState>),
 }
 
 /// A body being written in pieces. Dropping it discards the body.
@@ -21,6 +23,8 @@ pub(crate) struct PartState {
     job: Job,
     inner: Partial,
     bytes: u64,
+    /// The SHA-1 of what was written (for the crawl's index and archives).
+    sha1: Sha1,
 }
 
 enum Partial {
@@ -41,6 +45,7 @@ impl PartState {
             job,
             inner,
             bytes: 0,
+            sha1: Sha1::new(),
         })
     }
 
@@ -51,12 +56,14 @@ impl PartState {
             Partial::Spooled(f) => f.write_all(piece)?,
         }
         self.bytes += piece.len() as u64;
+        self.sha1.update(piece);
         Ok(())
     }
 
-    /// Completes the body as `file`; returns its length.
-    pub fn commit(self, sink: &dyn Sink, file: &Path) -> std::io::Result<u64> {
+    /// Completes the body as `file`; returns its length and SHA-1.
+    pub fn commit(self, sink: &dyn Sink, file: &Path) -> std::io::Result<(u64, [u8; 20])> {
         let bytes = self.bytes;
+        let sha1 = self.sha1.finalize().into();
         match self.inner {
             Partial::Streaming(p) => p.commit(file)?,
             Partial::Spooled(mut spool) => {
@@ -65,6 +72,6 @@ impl PartState {
                 sink.store(&self.job, file, &mut body)?;
             }
         }
-        Ok(bytes)
+        Ok((bytes, sha1))
     }
 }

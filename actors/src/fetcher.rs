@@ -30,10 +30,11 @@ use futures_util::FutureExt;
 
 use crate::body::{Body, PartState};
 use crate::config::Config;
-use crate::extract::Extract;
+use crate::extract::{is_html, Extract};
 use crate::http::{check_url, fetch, fetch_retrying, Clients, Failure, Got, Read, Spill, Want};
 use crate::job::{ErrorKind, Job, JobError, JobReport, Outcome};
 use crate::life::Life;
+use crate::names::page_file;
 use crate::policy::Policy;
 use crate::protocol::{
     Append, Assignment, ExistingPage, Exists, Failed, FetcherGone, Finished, NextJob, PageInfo,
@@ -285,10 +286,10 @@ async fn do_job(shared: &Shared, client: &Clients, job: &Job, tries: u32) -> Han
             .await
         }
     };
-    let (body, page) = match got {
-        Ok(Got::Body(Read::Memory(bytes))) => (Body::Memory(bytes), None),
-        Ok(Got::Body(Read::Spilled)) => match spill.part.take() {
-            Some(part) => (Body::Parts(part), None),
+    let (body, page, mime) = match got {
+        Ok(Got::Body(Read::Memory(bytes), mime)) => (Body::Memory(bytes), None, mime),
+        Ok(Got::Body(Read::Spilled, mime)) => match spill.part.take() {
+            Some(part) => (Body::Parts(Box::new(part)), None, mime),
             None => {
                 let e = spill.error.take().unwrap_or_else(|| {
                     JobError::new(ErrorKind::Internal, "a large body went missing")
@@ -296,7 +297,13 @@ async fn do_job(shared: &Shared, client: &Clients, job: &Job, tries: u32) -> Han
                 return report(Outcome::Error(e), Some(200), attempts);
             }
         },
-        Ok(Got::Page(bytes, headers)) => (Body::Memory(bytes), Some(headers)),
+        Ok(Got::Page(bytes, headers)) => {
+            let mime = headers
+                .iter()
+                .find(|(n, _)| n == "content-type")
+                .map(|(_, v)| v.clone());
+            (Body::Memory(bytes), Some(headers), mime)
+        }
         Ok(Got::NotFound) => return report(Outcome::NotFound, Some(404), attempts),
         Ok(Got::Redirect(target, status)) => {
             let hop = crawl.map_or(Ok(0), |c| c.policy.redirect_hop(job.hops));
@@ -326,6 +333,14 @@ async fn do_job(shared: &Shared, client: &Clients, job: &Job, tries: u32) -> Han
         headers,
         extractor: Arc::clone(extractor),
     });
+    // A crawled page is named by its URL and whether it is HTML (wget's --adjust-extension); a
+    // list's job keeps the name it came with.
+    let owned = crawl.is_some_and(|c| c.extractor.is_some());
+    let file = if owned {
+        page_file(&job.url, is_html(mime.as_deref())).unwrap_or(file)
+    } else {
+        file
+    };
     // Waits only when the writers are that far behind: the permit bounds the bodies in memory.
     let Ok(permit) = Arc::clone(&shared.store_permits).acquire_owned().await else {
         return report(
@@ -347,6 +362,8 @@ async fn do_job(shared: &Shared, client: &Clients, job: &Job, tries: u32) -> Han
         file,
         body,
         page,
+        owned,
+        mime,
         permit,
     };
     match shared.peers.save.try_send(save) {
@@ -462,7 +479,7 @@ async fn name_file(
     };
     let want = Want::plain(config);
     match fetch_retrying(client, config, meta_url, limit, want, None, &mut attempts).await {
-        Ok(Got::Body(Read::Memory(meta))) => {
+        Ok(Got::Body(Read::Memory(meta), _)) => {
             namer.name(job, &meta).map(Some).map_err(|e| Failure {
                 status: Some(200),
                 ..Failure::permanent(ErrorKind::Name, e)

@@ -128,6 +128,7 @@ mod extract;
 mod fetcher;
 mod frontier;
 mod http;
+mod index;
 mod job;
 mod journal;
 mod life;
@@ -152,7 +153,7 @@ pub use extract::{
 };
 pub use job::{ErrorKind, Event, Job, JobError, JobReport, Outcome, SharedStatus, Summary};
 pub use life::live_actors;
-pub use names::{file_for_url, safe_segment, url_tag};
+pub use names::{collided_file, file_for_url, page_file, safe_segment, url_tag};
 pub use reporter::Listener;
 pub use run::{CancelHandle, CrawlError, CrawlHandle, Crawler};
 pub use seen::SeenSet;

@@ -98,6 +98,11 @@ pub(crate) struct Save {
     pub body: Body,
     /// In a crawl, a page for the extractor (the body is then in memory).
     pub page: Option<PageInfo>,
+    /// A crawled page, whose file is its URL's own (the same URL may store it again; another
+    /// URL's name taken goes to a collision name), not a list's job (whose name is its alone).
+    pub owned: bool,
+    /// The body's `Content-Type`, for the crawl's index.
+    pub mime: Option<String>,
     /// Held until the body is stored: bounds the bodies between fetchers and the disk.
     pub permit: OwnedSemaphorePermit,
 }

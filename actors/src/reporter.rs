@@ -19,9 +19,11 @@ use actix::prelude::*;
 use crossbeam_channel::Sender;
 use tokio::sync::oneshot;
 
+use crate::archive::cdxj::Line;
 use crate::bar::Bar;
 use crate::config::Progress;
-use crate::job::{Event, Outcome, Summary};
+use crate::index::Index;
+use crate::job::{Event, JobReport, Outcome, Summary};
 use crate::life::Life;
 use crate::protocol::{CrawlStats, Finalize, Finished, PageDone, Tally};
 
@@ -46,6 +48,11 @@ pub(crate) struct Reporter {
 pub(crate) struct CrawlLink {
     pub frontier: Recipient<PageDone>,
     pub stats: Arc<CrawlStats>,
+    /// The crawl's index: the reporter records what was fetched and not stored (the writer
+    /// records what it stores).
+    pub index: Option<Arc<Index>>,
+    /// The crawl's page limit: the bar's length is never more.
+    pub cap: Option<u64>,
 }
 
 impl Reporter {
@@ -164,8 +171,9 @@ impl Actor for Reporter {
         ctx.run_interval(Duration::from_millis(100), |act, _| {
             if !act.bar.is_hidden() {
                 if let Some(c) = &act.crawl {
+                    let discovered = c.stats.discovered.load(Ordering::Relaxed);
                     act.bar
-                        .set_length(c.stats.discovered.load(Ordering::Relaxed));
+                        .set_length(c.cap.map_or(discovered, |cap| cap.min(discovered)));
                 }
                 act.bar.set_message(act.counts_message());
             }
@@ -183,6 +191,9 @@ impl Handler<Finished> for Reporter {
     fn handle(&mut self, Finished(mut report): Finished, ctx: &mut Context<Self>) {
         if self.done.is_none() {
             return;
+        }
+        if let Some(index) = self.crawl.as_ref().and_then(|c| c.index.as_ref()) {
+            index_line(index, &report);
         }
         if let Some(c) = &self.crawl {
             // The frontier hears of the page before the run can end: its links may be more work.
@@ -244,4 +255,27 @@ impl Handler<Finalize> for Reporter {
         self.maybe_finish(true);
         ctx.stop();
     }
+}
+
+/// The index line of a URL that was fetched and not stored: a 404, a redirect, an error with or
+/// without an answer. Stored pages are the writer's to record; skipped ones are recorded already;
+/// URLs never requested (blocked, their host given up) have none.
+fn index_line(index: &Index, report: &JobReport) {
+    let (outcome, location, error) = match &report.outcome {
+        Outcome::Downloaded(_) | Outcome::Skipped => return,
+        Outcome::Error(e) if e.kind == crate::job::ErrorKind::GaveUp => return,
+        Outcome::NotFound => ("not_found", None, None),
+        Outcome::Redirected(to) => ("redirected", Some(to.clone()), None),
+        Outcome::Error(e) => ("error", None, Some(e.message.clone())),
+    };
+    let mut line = Line::new(&report.job.url, std::time::SystemTime::now());
+    line.status = report.status;
+    line.extra.push(("outcome".into(), outcome.into()));
+    if let Some(to) = location {
+        line.extra.push(("location".into(), to.into()));
+    }
+    if let Some(why) = error {
+        line.extra.push(("error".into(), why.into()));
+    }
+    index.record(&line);
 }

@@ -8,6 +8,7 @@
 //! every actor and task of the run to end; nothing polls.
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
@@ -23,6 +24,7 @@ use crate::config::Config;
 use crate::extract::Extract;
 use crate::fetcher::{CrawlHooks, Shared};
 use crate::frontier::{job_stream, Core, Frontier};
+use crate::index::{Index, Known};
 use crate::job::{Event, Job, Summary};
 use crate::life::{panic_message, Life};
 use crate::policy::Policy;
@@ -175,6 +177,7 @@ impl Crawler {
                 .map_err(|e| CrawlError::Journal(e.to_string()))?,
             None => (MemoryStore::new(Clock::real(0)), 0),
         };
+        let index = self.open_index(spec.index.as_deref(), spec.resume)?;
         let stats = Arc::new(CrawlStats::default());
         stats
             .discovered
@@ -185,8 +188,29 @@ impl Crawler {
         let ending = CancellationToken::new();
         let mut core = self.core(policy, store, &stats);
         core.set_done(done);
-        let source = self.frontier(core, seeds, extractor, stats, ending).await?;
+        let source = self
+            .frontier(core, seeds, extractor, stats, ending, index)
+            .await?;
         Ok(self.go(source, shutdown).await)
+    }
+
+    /// The crawl's index, when its spec keeps one: read first when the crawl goes on from an
+    /// earlier run (resumed, or skipping what is stored).
+    fn open_index(
+        &self,
+        path: Option<&Path>,
+        resume: bool,
+    ) -> Result<Option<(Arc<Index>, Known)>, CrawlError> {
+        let Some(path) = path else {
+            return Ok(None);
+        };
+        let fail = |e: std::io::Error| CrawlError::Journal(format!("{}: {e}", path.display()));
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(fail)?;
+        }
+        let keep = resume || self.config.skip_existing;
+        let (index, known) = Index::open(path, keep, self.config.skip_existing).map_err(fail)?;
+        Ok(Some((Arc::new(index), known)))
     }
 
     /// [`Crawler::crawl`] as one of many workers sharing the crawl through Redis (see
@@ -205,8 +229,17 @@ impl Crawler {
         let mut policy = Policy::crawl(&spec, &self.config);
         policy.max_pages = None;
         let extractor = Some(Arc::clone(&spec.extractor));
-        self.shared(policy, seeds(&spec), identity, extractor, shared, shutdown)
-            .await
+        let index = spec.index.clone();
+        self.shared(
+            policy,
+            seeds(&spec),
+            identity,
+            extractor,
+            index,
+            shared,
+            shutdown,
+        )
+        .await
     }
 
     /// [`Crawler::run`] as one of many workers sharing one list of jobs through Redis: each
@@ -237,25 +270,31 @@ impl Crawler {
             ("the list of jobs", format!("{:x}", digest.finalize())),
         ];
         let policy = Policy::list(&self.config);
-        self.shared(policy, entries, identity, None, shared, shutdown)
+        self.shared(policy, entries, identity, None, None, shared, shutdown)
             .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn shared(
         self,
         policy: Policy,
         seeds: Vec<Entry>,
         identity: Vec<(&'static str, String)>,
         extractor: Option<Arc<dyn Extract>>,
+        index: Option<PathBuf>,
         shared: SharedCrawl,
         shutdown: impl Future<Output = ()>,
     ) -> Result<Summary, CrawlError> {
         let ending = CancellationToken::new();
         let store = RedisStore::join(shared.clone(), &identity, ending.clone()).await?;
+        // Only once the crawl accepted this worker: a refused worker writes nothing.
+        let index = self.open_index(index.as_deref(), false)?;
         let stats = Arc::new(CrawlStats::default());
         let core = self.core(policy, store, &stats);
         let sink = Arc::clone(&self.sink);
-        let source = self.frontier(core, seeds, extractor, stats, ending).await?;
+        let source = self
+            .frontier(core, seeds, extractor, stats, ending, index)
+            .await?;
         let mut summary = self.go(source, shutdown).await;
         if let Ok(status) = shared.status().await {
             // Complete: no store of the crawl can be under way anywhere, so what killed workers
@@ -294,6 +333,7 @@ impl Crawler {
         extractor: Option<Arc<dyn Extract>>,
         stats: Arc<CrawlStats>,
         ending: CancellationToken,
+        index: Option<(Arc<Index>, Known)>,
     ) -> Result<Source, CrawlError> {
         core.seed(seeds)
             .await
@@ -314,6 +354,7 @@ impl Crawler {
             failed: addr.recipient(),
             stats,
             crawl: CrawlHooks { extractor, policy },
+            index,
             life,
             ending,
         }))
@@ -330,13 +371,17 @@ impl Crawler {
         } = self;
         let grace = config.grace;
         let started = Instant::now();
-        let (jobs, crawl, life, ending): (JobStream, _, _, _) = match source {
+        let (jobs, mut crawl, life, ending): (JobStream, _, _, _) = match source {
             Source::Jobs(jobs) => (jobs, None, Life::default(), CancellationToken::new()),
             Source::Frontier(hooks) => {
                 let jobs = job_stream(hooks.next.clone());
                 let (life, ending) = (hooks.life.clone(), hooks.ending.clone());
                 (jobs, Some(hooks), life, ending)
             }
+        };
+        let (index, known) = match crawl.as_mut().and_then(|h| h.index.take()) {
+            Some((index, known)) => (Some(index), known),
+            None => (None, Known::default()),
         };
         let stats = crawl.as_ref().map(|h| Arc::clone(&h.stats));
         let (done_tx, mut done_rx) = oneshot::channel();
@@ -350,15 +395,18 @@ impl Crawler {
             crawl.as_ref().map(|hooks| CrawlLink {
                 frontier: hooks.done.clone(),
                 stats: Arc::clone(&hooks.stats),
+                index: index.clone(),
+                cap: hooks.crawl.policy.max_pages,
             }),
         )
         .start();
-        let gate = Arc::new(WriterGate::default());
+        let gate = Arc::new(WriterGate::knowing(known));
         let writer = Writer::start(
             config.writer_threads,
             Arc::clone(&sink),
             Arc::clone(&gate),
             reporter.clone().recipient(),
+            index,
             life.clone(),
         );
         let store_permits = Arc::new(tokio::sync::Semaphore::new(
@@ -496,6 +544,8 @@ struct Hooks {
     failed: Recipient<Failed>,
     stats: Arc<CrawlStats>,
     crawl: CrawlHooks,
+    /// The crawl's index, and what it said when opened.
+    index: Option<(Arc<Index>, Known)>,
     life: Life,
     ending: CancellationToken,
 }

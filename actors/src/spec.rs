@@ -32,6 +32,7 @@ pub struct CrawlSpec {
     pub(crate) give_up_after: u32,
     pub(crate) extractor: Arc<dyn Extract>,
     pub(crate) journal: Option<PathBuf>,
+    pub(crate) index: Option<PathBuf>,
     pub(crate) resume: bool,
 }
 
@@ -119,6 +120,7 @@ impl CrawlSpec {
             give_up_after: 8,
             extractor: Arc::new(HtmlLinks),
             journal: None,
+            index: None,
             resume: false,
         }
     }
@@ -255,6 +257,14 @@ impl CrawlSpecBuilder {
     /// crawl stopped any way at all, `kill -9` included, can go on with [`resume`](Self::resume).
     pub fn journal(mut self, path: impl AsRef<Path>) -> Self {
         self.spec.journal = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Record every fetched URL in this CDXJ file as the crawl goes (status, content type,
+    /// length, SHA-1, and the file it is stored in), and who owns which file: a resumed crawl, or
+    /// one that skips what is stored, reads it first so no file ever replaces another URL's.
+    pub fn index(mut self, path: impl AsRef<Path>) -> Self {
+        self.spec.index = Some(path.as_ref().to_path_buf());
         self
     }
 

@@ -15,22 +15,30 @@
 //! replaced (a `SyncContext` builds a fresh actor from its factory when one stops), so one bad job
 //! never takes a writer thread down.
 
-use std::collections::HashSet;
-use std::hash::{Hash, Hasher};
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::io::Read;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use actix::prelude::*;
 use bytes::Bytes;
 
+use sha1::{Digest, Sha1};
+
+use crate::archive::cdxj::Line;
+use crate::archive::warc::sha1_digest;
 use crate::body::{Body, PartState};
 use crate::extract::{Extracted, Page};
-use crate::job::{ErrorKind, JobError, JobReport, Outcome};
+use crate::index::{file_key, Index, Known};
+use crate::job::{ErrorKind, Job, JobError, JobReport, Outcome};
 use crate::life::Life;
+use crate::names::{collided_file, page_file};
 use crate::protocol::{Append, ExistingPage, Exists, Finished, PageInfo, Save};
+use crate::seen::fingerprint;
 use crate::sink::Sink;
 
 impl Handler<Exists> for Writer {
@@ -46,12 +54,27 @@ impl Handler<ExistingPage> for Writer {
 
     fn handle(&mut self, msg: ExistingPage, _: &mut SyncContext<Self>) -> Self::Result {
         let sink = &*self.sink;
+        let gate = &self.gate;
         catch_unwind(AssertUnwindSafe(|| {
-            if !sink.exists(&msg.file) {
+            // Where the crawl's index says the page is; without an index (a folder from before
+            // there was one), under any name the page could have.
+            let file = match gate.files.get(&fingerprint(&msg.job.url)) {
+                Some(file) => file.clone(),
+                None if !gate.files.is_empty() => return None,
+                None => [
+                    page_file(&msg.job.url, true),
+                    page_file(&msg.job.url, false),
+                    Some(msg.file.clone()),
+                ]
+                .into_iter()
+                .flatten()
+                .find(|f| sink.exists(f))?,
+            };
+            if !sink.exists(&file) {
                 return None;
             }
             // The stored page has no headers: its name says what it probably is.
-            let ext = msg.file.extension().and_then(|e| e.to_str()).unwrap_or("");
+            let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("");
             let guess = match ext.to_ascii_lowercase().as_str() {
                 "" | "html" | "htm" | "xhtml" => "text/html",
                 _ => "application/octet-stream",
@@ -60,7 +83,7 @@ impl Handler<ExistingPage> for Writer {
                 return Some(Vec::new());
             };
             let mut body = Vec::new();
-            if let Ok(Some(reader)) = sink.open(&msg.file) {
+            if let Ok(Some(reader)) = sink.open(&file) {
                 let _ = reader.take(msg.limit).read_to_end(&mut body);
             }
             let headers = [("content-type".to_string(), guess.to_string())];
@@ -78,26 +101,57 @@ impl Handler<ExistingPage> for Writer {
 }
 
 /// Shared between the writers and the run: lets the run refuse new stores after a cancel and wait
-/// for the ones in progress, so no temp file outlives the run; and remembers the names stored in
-/// this run, so two jobs that end at the same name (a URL listed twice, two countries whose names
-/// are the same once made safe) never silently overwrite each other. That costs a hash, about 16
-/// bytes, per file stored.
+/// for the ones in progress, so no temp file outlives the run; and knows who owns each name, so
+/// no file ever replaces another's: two jobs of a list that end at the same name (a URL listed
+/// twice, two countries whose names are the same once made safe) never overwrite each other, and
+/// a crawled page never replaces another URL's page, in this run or (through the crawl's index)
+/// an earlier one. That costs a hash and an owner, about 32 bytes, per file stored.
 #[derive(Debug, Default)]
 pub(crate) struct WriterGate {
     closed: AtomicBool,
     busy: AtomicUsize,
     /// Told when the last store under way ends.
     idle: tokio::sync::Notify,
-    stored: Mutex<HashSet<u64>>,
+    /// Each name stored: its owner (a crawled URL's fingerprint), or `None` for a list's job,
+    /// which owns its name alone.
+    owners: Mutex<HashMap<u64, Option<u128>>>,
+    /// Where each URL's body is, from an earlier run's index (for `skip_existing`).
+    files: HashMap<u128, PathBuf>,
 }
 
 impl WriterGate {
-    /// Claims `file` for one job of this run; false when another job already claimed it.
-    fn claim(&self, file: &Path) -> bool {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        file.hash(&mut h);
-        let mut stored = self.stored.lock().unwrap_or_else(|e| e.into_inner());
-        stored.insert(h.finish())
+    /// A gate that knows what an earlier run of the crawl stored.
+    pub fn knowing(known: Known) -> Self {
+        WriterGate {
+            owners: Mutex::new(
+                known
+                    .owners
+                    .into_iter()
+                    .map(|(file, url)| (file, Some(url)))
+                    .collect(),
+            ),
+            files: known.files,
+            ..WriterGate::default()
+        }
+    }
+
+    /// Claims `file` for `owner` (a crawled URL: the same URL may claim its own name again) or
+    /// for one job alone (`None`); false when someone else owns it.
+    fn claim(&self, file: &Path, owner: Option<u128>) -> bool {
+        let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        match owners.entry(file_key(file)) {
+            Entry::Vacant(v) => {
+                v.insert(owner);
+                true
+            }
+            Entry::Occupied(o) => owner.is_some() && *o.get() == owner,
+        }
+    }
+
+    /// Gives a name back: its store failed, so it is nobody's.
+    fn unclaim(&self, file: &Path) {
+        let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        owners.remove(&file_key(file));
     }
 
     pub fn close(&self) {
@@ -126,6 +180,8 @@ pub(crate) struct Writer {
     sink: Arc<dyn Sink>,
     gate: Arc<WriterGate>,
     finished: Recipient<Finished>,
+    /// The crawl's index of what it fetched, if it keeps one.
+    index: Option<Arc<Index>>,
     life: Life,
 }
 
@@ -135,12 +191,14 @@ impl Writer {
         sink: Arc<dyn Sink>,
         gate: Arc<WriterGate>,
         finished: Recipient<Finished>,
+        index: Option<Arc<Index>>,
         life: Life,
     ) -> Addr<Writer> {
         SyncArbiter::start(threads, move || Writer {
             sink: Arc::clone(&sink),
             gate: Arc::clone(&gate),
             finished: finished.clone(),
+            index: index.clone(),
             life: life.clone(),
         })
     }
@@ -220,6 +278,8 @@ impl Handler<Save> for Writer {
             file,
             body,
             page,
+            owned,
+            mime,
             permit,
         } = msg;
         // Links first: a page whose store fails was still fetched, and its links still count.
@@ -229,24 +289,22 @@ impl Handler<Save> for Writer {
             report.found = found.links;
             report.records = found.records;
         }
-        let what = file.display().to_string();
-        let job = report.job.clone();
-        let stored = if !self.gate.claim(&file) {
-            Err(JobError::new(
-                ErrorKind::Write,
-                format!("{what} was already saved by another job of this run; not overwritten"),
-            ))
-        } else {
-            self.guarded(ctx, &what, |sink| match body {
-                Body::Memory(bytes) => sink
-                    .store(&job, &file, &mut &bytes[..])
-                    .map(|()| bytes.len() as u64),
-                Body::Parts(part) => part.commit(sink, &file),
-            })
-        };
+        let url = report.job.url.clone();
+        let owner = owned.then(|| fingerprint(&url));
+        let stored = self.store(ctx, &report.job, file, body, owner);
         drop(permit);
         match stored {
-            Ok(bytes) => {
+            Ok((file, bytes, sha1)) => {
+                if let Some(index) = &self.index {
+                    let mut line = Line::new(&url, SystemTime::now());
+                    line.status = Some(200);
+                    // The type without its parameters, as archive indexes write it.
+                    line.mime = mime.map(|m| m.split(';').next().unwrap_or("").trim().to_string());
+                    line.length = Some(bytes);
+                    line.digest = Some(sha1_digest(&sha1));
+                    line.file = Some(file.to_string_lossy().into_owned());
+                    index.record(&line);
+                }
                 report.outcome = Outcome::Downloaded(file);
                 report.bytes = bytes;
             }
@@ -258,6 +316,77 @@ impl Handler<Save> for Writer {
         }
         self.finished.do_send(Finished(report));
     }
+}
+
+impl Writer {
+    /// Stores a body under its name, or (a crawled page whose name is another URL's, or whose
+    /// folders are in the way of a file) under its collision name. Returns the name, the length
+    /// and the SHA-1.
+    fn store(
+        &self,
+        ctx: &mut SyncContext<Self>,
+        job: &Job,
+        file: PathBuf,
+        body: Body,
+        owner: Option<u128>,
+    ) -> Result<(PathBuf, u64, [u8; 20]), JobError> {
+        let taken = |file: &Path| {
+            JobError::new(
+                ErrorKind::Write,
+                format!(
+                    "{} was already saved by another job of this run; not overwritten",
+                    file.display()
+                ),
+            )
+        };
+        let mut file = file;
+        if !self.gate.claim(&file, owner) {
+            if owner.is_none() {
+                return Err(taken(&file));
+            }
+            file = collided_file(&job.url, &file);
+            if !self.gate.claim(&file, owner) {
+                return Err(taken(&file));
+            }
+        }
+        let what = file.display().to_string();
+        let result = match body {
+            Body::Memory(bytes) => {
+                let stored =
+                    self.guarded(ctx, &what, |sink| sink.store(job, &file, &mut &bytes[..]));
+                match stored {
+                    // A file where a folder is needed, or a folder where the file goes: the
+                    // page goes where nothing stands in the way.
+                    Err(e) if owner.is_some() && e.kind == ErrorKind::Write && in_the_way(&e) => {
+                        self.gate.unclaim(&file);
+                        file = collided_file(&job.url, &file);
+                        if !self.gate.claim(&file, owner) {
+                            return Err(taken(&file));
+                        }
+                        let what = file.display().to_string();
+                        self.guarded(ctx, &what, |sink| sink.store(job, &file, &mut &bytes[..]))
+                    }
+                    other => other,
+                }
+                .map(|()| (bytes.len() as u64, Sha1::digest(&bytes).into()))
+            }
+            Body::Parts(part) => self.guarded(ctx, &what, |sink| (*part).commit(sink, &file)),
+        };
+        match result {
+            Ok((bytes, sha1)) => Ok((file, bytes, sha1)),
+            Err(e) => {
+                // A name nothing was stored under is nobody's: another job may have it.
+                self.gate.unclaim(&file);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// True for the errors of a file system layout in the way: "Not a directory" (a file stands where
+/// a folder is needed) and "Is a directory".
+fn in_the_way(e: &JobError) -> bool {
+    e.message.contains("Not a directory") || e.message.contains("Is a directory")
 }
 
 /// Runs the extractor on a page; a panic in it costs that page its links, nothing more.

@@ -214,7 +214,7 @@ pub fn files(dir: &Path) -> Vec<String> {
                 stack.push(p);
             } else {
                 let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-                if rel != flags::site_crawl::JOURNAL {
+                if rel != flags::site_crawl::JOURNAL && !rel.starts_with(".flags-index") {
                     out.push(rel);
                 }
             }
@@ -618,7 +618,7 @@ fn kill_9_mid_crawl_then_resume_fetches_the_rest_and_every_page_is_on_disk_once(
         .filter(|p| !p.starts_with("/missing/") && !p.starts_with("/go/"))
         .map(|p| {
             let u = format!("{}{}", url.trim_end_matches('/'), p);
-            flags_actors::file_for_url(&u)
+            flags_actors::page_file(&u, true)
                 .unwrap()
                 .to_string_lossy()
                 .into_owned()

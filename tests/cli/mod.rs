@@ -2,6 +2,7 @@ mod crawl;
 mod embedded;
 mod examples;
 mod faults;
+mod files;
 mod hostile;
 mod https;
 mod input;

@@ -168,7 +168,7 @@ fn expected_files(site: &Site, base: &str) -> Vec<String> {
         .filter(|p| !p.starts_with("/missing/") && !p.starts_with("/go/"))
         .map(|p| {
             let u = format!("{}{}", base.trim_end_matches('/'), p);
-            flags_actors::file_for_url(&u)
+            flags_actors::page_file(&u, true)
                 .unwrap()
                 .to_string_lossy()
                 .into_owned()

@@ -204,8 +204,8 @@ impl Failure {
 
 /// What one attempt got.
 pub(crate) enum Got {
-    /// A 200's body.
-    Body(Read),
+    /// A 200's body, and its `Content-Type`.
+    Body(Read, Option<String>),
     /// A body the extractor wants, whole, with the response headers (names in lower case).
     Page(Bytes, Vec<(String, String)>),
     NotFound,
@@ -276,7 +276,7 @@ pub(crate) async fn fetch_small(
     let attempt = fetch_with(clients, config, url, limit, AtLimit::Cut, want, None);
     match actix_rt::time::timeout(deadline, attempt).await {
         Err(_) => small(None, Bytes::new(), format!("timed out after {deadline:?}")),
-        Ok(Ok(Got::Body(Read::Memory(body)))) => small(Some(200), body, String::new()),
+        Ok(Ok(Got::Body(Read::Memory(body), _))) => small(Some(200), body, String::new()),
         Ok(Ok(Got::NotFound)) => small(Some(404), Bytes::new(), String::new()),
         Ok(Ok(_)) => small(Some(200), Bytes::new(), "unexpected answer".into()),
         Ok(Err(f)) => Small {
@@ -409,8 +409,11 @@ async fn fetch_inner(
         let content_type = resp
             .headers()
             .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok());
-        let wanted = want.extract.is_some_and(|e| e.wants(content_type));
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let wanted = want
+            .extract
+            .is_some_and(|e| e.wants(content_type.as_deref()));
         let headers = wanted.then(|| {
             resp.headers()
                 .iter()
@@ -436,7 +439,7 @@ async fn fetch_inner(
         }
         return Ok(match (body, headers) {
             (Read::Memory(bytes), Some(headers)) => Got::Page(bytes, headers),
-            (body, _) => Got::Body(body),
+            (body, _) => Got::Body(body, content_type),
         });
     }
     // Read small error bodies so the keep-alive connection goes back to the pool.

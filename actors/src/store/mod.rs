@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::job::Job;
-use crate::names::file_for_url;
+use crate::names::page_file;
 use crate::policy::{HostState, Millis};
 
 /// A URL waiting to be fetched, as this worker holds it (kept small: a crawl may hold millions).
@@ -89,7 +89,8 @@ impl Entry {
                 }
             }
             None => {
-                let file = file_for_url(&self.url).unwrap_or_else(|| "invalid".into());
+                // Provisional: the fetcher names the page once it knows whether it is HTML.
+                let file = page_file(&self.url, false).unwrap_or_else(|| "invalid".into());
                 Job::new(&*self.url, &*self.url, file)
             }
         };

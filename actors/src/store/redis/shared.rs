@@ -133,6 +133,11 @@ impl SharedCrawl {
         self
     }
 
+    /// This worker's name in the consumer group.
+    pub fn consumer_name(&self) -> &str {
+        &self.consumer
+    }
+
     /// The Redis URL, its password hidden.
     pub fn redis_url(&self) -> String {
         redact(&self.url)
