@@ -53,7 +53,7 @@ def clean(sym):
 
 def read_stacks(data):
     """Yields (thread, frames root..leaf, kernel flags) per sample from `perf script`."""
-    proc = subprocess.Popen(["perf", "script", "-i", data, "-F", "comm,tid,ip,sym,dso"],
+    proc = subprocess.Popen(["perf", "script", "-i", data, "-F", "comm,pid,tid,ip,sym,dso"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             errors="replace")
     thread, frames = None, []
@@ -64,8 +64,12 @@ def read_stacks(data):
             thread, frames = None, []
             continue
         if not line[0].isspace():
-            parts = line.split()
-            thread = re.sub(r"\d+$", "N", parts[0]) if parts else "?"
+            # "comm pid/tid": the process's first thread (tid = pid) is its main thread.
+            m = re.match(r"\s*(.*?)\s+(\d+)/(\d+)", line)
+            if m:
+                thread = "main thread" if m.group(2) == m.group(3) else f"{m.group(1)} (other threads)"
+            else:
+                thread = "?"
             continue
         m = re.match(r"\s*([0-9a-f]+)\s+(.*?)\s+\((.*)\)\s*$", line)
         if not m:
@@ -84,13 +88,13 @@ def read_stacks(data):
 ROLES = [
     ("writer threads (SyncArbiter: save + link extraction)", r"actix::sync::SyncContext|SyncArbiter"),
     ("tokio blocking pool (DNS, files)", r"tokio::runtime::blocking"),
-    ("arbiter threads (fetchers, HTTP)", r"actix_rt::arbiter|Arbiter"),
-    ("main thread (system: supervisor, frontier, reporter)", r"actix_rt::system|^flags::main|^main$"),
 ]
 ROLES = [(name, re.compile(p)) for name, p in ROLES]
 
 
 def role(thread, frames):
+    """The thread's role; otherwise "main thread" (flags: the actix System, where the
+    supervisor, frontier and reporter run) or the other threads (flags: the fetchers' arbiters)."""
     for name, pat in ROLES:
         if any(pat.search(s) for s, _ in frames):
             return name

@@ -2,7 +2,7 @@
 """Issue #18's benchmarks: flags beside its peers at the same concurrency, every case in one run.
 
 Run through bench/issue18.sh (which installs the packages). Writes bench/results/issue18.md (the
-tables), bench/results/issue18-runs.jsonl (every run, every figure) and, with the profile case,
+tables), bench/results/issue18-runs.jsonl (every run, every figure; beside OUT) and, with the profile case,
 bench/results/profile-LABEL.md and its flame graphs.
 
 Cases (CASES=comma,list; default all, in this order):
@@ -172,6 +172,16 @@ def tool_version(cmd):
 
 def have(tool):
     return shutil.which(tool) is not None
+
+
+class Proc:
+    """A server process whose CPU counts as the server's."""
+
+    def __init__(self, pid):
+        self.pid = pid
+
+    def cpu(self):
+        return proc_cpu(self.pid)
 
 
 class Nginx:
@@ -934,6 +944,7 @@ def case_memory(s):
         port = free_port()
         srv = subprocess.Popen([s.flags, "serve", "--site", str(pages), "--port", str(port)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = Proc(srv.pid)
         try:
             wait_port(port, timeout=300)
             url = f"http://127.0.0.1:{port}/"
@@ -945,7 +956,7 @@ def case_memory(s):
                     def one():
                         out = fresh_out("mem")
                         full = [str(c).replace("@OUT@", str(out)) for c in cmd]
-                        rec = measure([full], s.logs, f"mem.{pages}.{tool}.{i}")
+                        rec = measure([full], s.logs, f"mem.{pages}.{tool}.{i}", servers=[server])
                         rec["files"] = count_files(out)
                         shutil.rmtree(out, ignore_errors=True)
                         return rec
@@ -1132,7 +1143,12 @@ def case_profile(s):
             svg = RESULTS / f"profile-{LABEL}-{tool}.svg"
             res = subprocess.run([sys.executable, str(ROOT / "bench" / "flamegraph.py"), str(data),
                                   "--svg", str(svg), "--title", f"{tool} crawling {name} docs ({LABEL})",
-                                  "--markdown"], capture_output=True, text=True)
+                                  "--folded", str(s.work / f"{tool}.folded"), "--markdown"],
+                                 capture_output=True, text=True)
+            folded = s.work / f"{tool}.folded"
+            if folded.exists():  # kept (compressed) for a later look at the stacks
+                subprocess.run(["gzip", "-9", "-f", str(folded)], check=False)
+                shutil.move(str(folded) + ".gz", RESULTS / f"profile-{LABEL}-{tool}.folded.gz")
             parts.append((tool, wall, counts, res.stdout, res.stderr))
             data.unlink(missing_ok=True)
     finally:
@@ -1148,7 +1164,8 @@ def case_profile(s):
           "the stack (so malloc or a syscall made by the HTML parser counts as HTML parsing).", ""]
     for tool, wall, counts, text, err in parts:
         md += [f"## {tool}", "", f"{counts['requests']:,} requests in {wall:.2f} s under perf "
-               f"(slower than without). Flame graph: [profile-{LABEL}-{tool}.svg](profile-{LABEL}-{tool}.svg).", "",
+               f"(slower than without). Flame graph: [profile-{LABEL}-{tool}.svg](profile-{LABEL}-{tool}.svg); "
+               f"folded stacks: profile-{LABEL}-{tool}.folded.gz.", "",
                text.strip() or f"(no output: {err.strip()[-500:]})", ""]
     out_md.write_text("\n".join(md))
     s.sections.append(f"## Profile\n\nSee [profile-{LABEL}.md](profile-{LABEL}.md).\n")
@@ -1213,10 +1230,11 @@ def write_report(s, cases, started):
           "## Summary", ""] + summary_table(s) + ["", "## How quiet the machine was", ""] + quiet + [""]
     md += s.sections
     out.write_text("\n".join(md) + "\n")
-    with open(RESULTS / "issue18-runs.jsonl", "w") as f:
+    runs = out.with_name(out.stem + "-runs.jsonl")
+    with open(runs, "w") as f:
         for r in s.records:
             f.write(json.dumps(r, sort_keys=True) + "\n")
-    log(f"wrote {out} and {RESULTS / 'issue18-runs.jsonl'}")
+    log(f"wrote {out} and {runs}")
 
 
 CASE_FUNCS = {"docs": case_docs, "site": case_site, "hosts": case_hosts, "bulk": case_bulk,
