@@ -12,7 +12,7 @@
 //! ```text
 //! {"url":"http://127.0.0.1:PORT/","depth":0,"title":"Page 0","links":9}
 //! ...
-//! done: 24 pages stored, 1 not found, 1 redirected; 27 URLs discovered
+//! done: 219 pages stored, 1 not found, 1 redirected; 223 URLs discovered
 //! ```
 
 use std::cell::RefCell;

@@ -81,7 +81,7 @@ pub(crate) fn final_report(summary: &Summary, what: &str, not_attempted: u64, el
 /// In a shared run: the jobs the other workers did, and the whole crawl's state.
 pub(crate) fn shared_lines(summary: &Summary, what: &str) {
     let Some(s) = &summary.shared else { return };
-    let mine = summary.finished() + summary.blocked;
+    let mine = summary.finished() + summary.blocked + summary.sitemaps;
     out(format_args!(
         "{:3} done by other workers.",
         s.done().saturating_sub(mine)
@@ -92,6 +92,7 @@ pub(crate) fn shared_lines(summary: &Summary, what: &str) {
         (s.redirected, "redirected"),
         (s.errors, "errors"),
         (s.skipped, "skipped"),
+        (s.fetched, "fetched, not saved"),
         (s.blocked, "blocked by robots.txt"),
     ] {
         if n > 0 {
@@ -117,7 +118,7 @@ pub(crate) fn shared_lines(summary: &Summary, what: &str) {
 /// The `shared` and `lost` fields of a `--json` summary.
 pub(crate) fn shared_json(summary: &Summary, line: &mut serde_json::Value) {
     if let Some(s) = &summary.shared {
-        let mine = summary.finished() + summary.blocked;
+        let mine = summary.finished() + summary.blocked + summary.sitemaps;
         line["shared"] = serde_json::json!({
             "complete": s.complete(),
             "added": s.added,
@@ -129,6 +130,8 @@ pub(crate) fn shared_json(summary: &Summary, line: &mut serde_json::Value) {
             "errors": s.errors,
             "skipped": s.skipped,
             "blocked": s.blocked,
+            "fetched": s.fetched,
+            "sitemaps": s.sitemaps,
             "workers": s.workers,
             "by_others": s.done().saturating_sub(mine),
         });

@@ -10,7 +10,10 @@
 //! one links off-site, every 50th one a link through `/go/{j}`, a 301 to page `j`. Home and every
 //! 17th page declare a `<base href>` that their relative links need. Home also links to a
 //! directory URL, `/docs/`, and to pages without an extension, `/about` and `/docs/guide`: a
-//! saved site names them `docs/index.html`, `about.html` and `docs/guide.html`.
+//! saved site names them `docs/index.html`, `about.html` and `docs/guide.html`. And home links
+//! to `/countries/`, which links a page per country, `/countries/{cc}.html`, showing its flag with
+//! `<img src="/flags/{cc}/{cc}.gif">` (the flag server's images, served beside the site): a crawl
+//! with `--requisites --accept-type image/gif` collects the 194 flags.
 //!
 //! The site knows its own graph ([`Site::reachable`]), so tests can compare a crawl with what a
 //! breadth-first crawler must visit, without parsing HTML themselves.
@@ -161,8 +164,56 @@ impl Site {
         if i == 0 {
             links.push(local("/docs/".into(), "/docs/".into()));
             links.push(local("/about".into(), "/about".into()));
+            links.push(local("/countries/".into(), "/countries/".into()));
         }
         links
+    }
+
+    /// The country pages: `/countries/` (links to each) and `/countries/{cc}.html` (its flag).
+    fn country_page(path: &str) -> Option<String> {
+        let rest = path.strip_prefix("/countries/")?;
+        if rest.is_empty() {
+            let mut html = String::from(
+                "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Countries</title>\
+                 </head>\n<body><h1>Countries</h1>\n<ul>\n",
+            );
+            for (cc, name) in crate::countries::COUNTRIES {
+                let lc = cc.to_lowercase();
+                let _ = writeln!(html, "<li><a href=\"{lc}.html\">{name}</a></li>");
+            }
+            html.push_str("</ul>\n</body></html>\n");
+            return Some(html);
+        }
+        let lc = rest.strip_suffix(".html")?;
+        let (cc, name) = crate::countries::COUNTRIES.iter().find(|(cc, _)| {
+            cc.eq_ignore_ascii_case(lc) && lc.chars().all(|c| c.is_ascii_lowercase())
+        })?;
+        let _ = cc;
+        Some(format!(
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{name}</title></head>\n\
+             <body><h1>{name}</h1>\n<p><img src=\"/flags/{lc}/{lc}.gif\" alt=\"The flag of {name}\"></p>\n\
+             <p><a href=\"./\">All countries</a></p>\n</body></html>\n"
+        ))
+    }
+
+    /// The links of a country page (its images are requisites, not links).
+    fn country_links(path: &str) -> Option<Vec<Link>> {
+        Site::country_page(path)?;
+        let rest = path.strip_prefix("/countries/")?;
+        let local = |href: String, to: String| Link { href, to: Some(to) };
+        if rest.is_empty() {
+            Some(
+                crate::countries::COUNTRIES
+                    .iter()
+                    .map(|(cc, _)| {
+                        let lc = cc.to_lowercase();
+                        local(format!("{lc}.html"), format!("/countries/{lc}.html"))
+                    })
+                    .collect(),
+            )
+        } else {
+            Some(vec![local("./".into(), "/countries/".into())])
+        }
     }
 
     /// The links of a page beside the numbered ones (`/docs/`, `/docs/guide`, `/about`).
@@ -234,6 +285,9 @@ impl Site {
         if let Some(links) = Site::extra_links(path) {
             return Answer::Page(Site::extra_html(path, &links));
         }
+        if let Some(html) = Site::country_page(path) {
+            return Answer::Page(html);
+        }
         match self.page_id(path) {
             Some(i) => Answer::Page(self.html(i)),
             None => Answer::NotFound,
@@ -251,7 +305,10 @@ impl Site {
             let (path, _) = url.split_once('?').unwrap_or((&url, ""));
             let next: Vec<(String, u32)> = match self.answer(path, None) {
                 Answer::Redirect(to) => vec![(to, d)],
-                Answer::Page(_) => match (self.page_id(path), Site::extra_links(path)) {
+                Answer::Page(_) => match (
+                    self.page_id(path),
+                    Site::extra_links(path).or_else(|| Site::country_links(path)),
+                ) {
                     (Some(i), _) => self
                         .links(i)
                         .into_iter()
@@ -289,6 +346,16 @@ impl Site {
         std::fs::create_dir_all(dir.join("docs"))?;
         std::fs::write(dir.join("robots.txt"), ROBOTS_TXT)?;
         std::fs::write(dir.join("index.html"), self.html(0))?;
+        std::fs::create_dir_all(dir.join("countries"))?;
+        std::fs::write(
+            dir.join("countries/index.html"),
+            Site::country_page("/countries/").unwrap_or_default(),
+        )?;
+        for (cc, _) in crate::countries::COUNTRIES {
+            let lc = cc.to_lowercase();
+            let page = Site::country_page(&format!("/countries/{lc}.html")).unwrap_or_default();
+            std::fs::write(dir.join(format!("countries/{lc}.html")), page)?;
+        }
         for (path, _) in EXTRA {
             let links = Site::extra_links(path).unwrap_or_default();
             let file = match path.trim_start_matches('/') {
@@ -335,6 +402,18 @@ mod tests {
         assert_eq!(all["/docs/"], 1);
         assert_eq!(all["/about"], 1);
         assert_eq!(all["/docs/guide"], 2);
+        assert_eq!(all["/countries/"], 1);
+        assert_eq!(all["/countries/br.html"], 2);
+        assert_eq!(
+            all.keys().filter(|k| k.starts_with("/countries/")).count(),
+            195
+        );
+        let Answer::Page(br) = site.answer("/countries/br.html", None) else {
+            panic!("a country page");
+        };
+        assert!(br.contains("<img src=\"/flags/br/br.gif\""), "{br}");
+        assert_eq!(site.answer("/countries/zz.html", None), Answer::NotFound);
+        assert_eq!(site.answer("/countries/BR.html", None), Answer::NotFound);
         assert_eq!(site.html(5), Site::new(1000).html(5), "deterministic");
     }
 }

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use flags_actors::{CrawlSpec, Crawler, DirSink, Event, Progress, Summary};
+use flags_actors::{CrawlSpec, Crawler, DirSink, Event, HtmlLinks, Progress, Summary};
 
 use crate::cli::{SiteCrawlArgs, UsageError};
 use crate::crawl::{check_redis, common_config, pool_size};
@@ -189,7 +189,15 @@ fn plan(
                 .into(),
         ));
     }
+    // nofollow goes with robots.txt, as with wget2, Heritrix and StormCrawler.
+    let extractor = HtmlLinks
+        .obey_nofollow(!args.ignore_robots)
+        .requisites(args.requisites);
     let mut spec = CrawlSpec::builder()
+        .extractor(extractor)
+        .same_host_assets(args.same_host_assets)
+        .sitemaps(!args.no_sitemaps)
+        .no_files(args.no_files)
         .per_host(args.per_host)
         .delay(Duration::from_secs_f64(args.delay))
         .robots(!args.ignore_robots)
@@ -220,6 +228,25 @@ fn plan(
     for r in &args.exclude {
         spec = spec.exclude(r.as_str());
     }
+    for r in &args.accept {
+        spec = spec.accept(r.as_str());
+    }
+    for r in &args.reject {
+        spec = spec.reject(r.as_str());
+    }
+    for t in &args.accept_type {
+        if !t.contains('/') {
+            return Err(usage(format!(
+                "--accept-type {t}: a MIME type is TYPE/SUBTYPE, e.g. image/gif or 'image/*'"
+            )));
+        }
+        spec = spec.accept_type(t.as_str());
+    }
+    if args.same_host_assets && !args.requisites {
+        return Err(usage(
+            "--same-host-assets goes with --requisites (-p)".into(),
+        ));
+    }
     // Every value is checked now, before anything is written (the journal path comes later).
     spec.clone().build().map_err(|e| usage(e.to_string()))?;
     Ok((spec, checked))
@@ -231,6 +258,7 @@ fn json_line(event: &Event) {
     line["depth"] = r.job.depth.into();
     line["parent"] = r.job.parent.clone().into();
     line["links"] = r.links.into();
+    line["assets"] = r.assets.into();
     if let flags_actors::Outcome::Redirected(to) = &r.outcome {
         line["location"] = to.clone().into();
     }
@@ -247,10 +275,12 @@ fn report(s: &Summary, json: bool, elapsed: Duration) {
             "redirected": s.redirected,
             "errors": s.errors,
             "skipped": s.skipped,
+            "fetched": s.fetched,
             "cancelled": s.cancelled,
             "discovered": s.discovered,
             "not_visited": s.not_visited,
             "blocked": s.blocked,
+            "sitemaps": s.sitemaps,
             "interrupted": s.interrupted,
             "bytes": s.bytes,
             "elapsed": elapsed.as_secs_f64(),
@@ -271,6 +301,10 @@ fn report(s: &Summary, json: bool, elapsed: Duration) {
         (s.redirected, "redirected (followed as links)."),
         (s.errors, if s.errors == 1 { "error." } else { "errors." }),
         (s.skipped, "skipped (already downloaded)."),
+        (
+            s.fetched,
+            "fetched, not saved (--accept, --reject, --accept-type, --no-files).",
+        ),
         (s.cancelled, "cancelled (in flight when interrupted)."),
         (s.blocked, "blocked by robots.txt."),
         (s.not_visited, "discovered but not visited."),

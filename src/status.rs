@@ -38,6 +38,8 @@ pub fn run(args: &StatusArgs) -> u8 {
             "errors": s.errors,
             "skipped": s.skipped,
             "blocked": s.blocked,
+            "fetched": s.fetched,
+            "sitemaps": s.sitemaps,
             "workers": s.workers,
             "exists": s.exists,
             "complete": s.complete(),
@@ -57,14 +59,16 @@ pub fn run(args: &StatusArgs) -> u8 {
     out(format_args!("{:>9} queued", s.queued));
     out(format_args!("{:>9} in flight", s.in_flight));
     out(format_args!(
-        "{:>9} done: {} ok, {} not found, {} redirected, {} errors, {} skipped, {} blocked by robots.txt",
+        "{:>9} done: {} ok, {} not found, {} redirected, {} errors, {} skipped, {} blocked by robots.txt, {} fetched not saved, {} sitemaps",
         s.done(),
         s.ok,
         s.not_found,
         s.redirected,
         s.errors,
         s.skipped,
-        s.blocked
+        s.blocked,
+        s.fetched,
+        s.sitemaps
     ));
     out(format_args!(
         "{:>9} in all ({} worker{} joined)",

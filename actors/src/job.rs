@@ -30,6 +30,41 @@ pub struct Job {
     pub(crate) tries: u32,
     /// Decided before any request: the job ends as this error (its host was given up).
     pub(crate) verdict: Option<JobError>,
+    /// What the crawl fetches it for.
+    pub(crate) role: Role,
+}
+
+/// What a crawl fetches a URL for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Role {
+    /// A page: read for its links, saved.
+    #[default]
+    Page,
+    /// A page's requisite (an image, a stylesheet...): saved; a stylesheet is read for its own
+    /// requisites, nothing is read for links.
+    Asset,
+    /// A sitemap: read for the URLs it lists, not saved, not a page of the crawl.
+    Sitemap,
+}
+
+impl Role {
+    /// One letter, as the journal and the shared queue keep it.
+    pub(crate) fn letter(self) -> &'static str {
+        match self {
+            Role::Page => "p",
+            Role::Asset => "a",
+            Role::Sitemap => "s",
+        }
+    }
+
+    /// The role a letter names (a page when it names none).
+    pub(crate) fn of_letter(letter: &str) -> Self {
+        match letter {
+            "a" => Role::Asset,
+            "s" => Role::Sitemap,
+            _ => Role::Page,
+        }
+    }
 }
 
 impl Job {
@@ -45,6 +80,7 @@ impl Job {
             hops: 0,
             tries: 0,
             verdict: None,
+            role: Role::Page,
         }
     }
 
@@ -69,6 +105,9 @@ pub enum Outcome {
     Redirected(String),
     /// The file already existed and the config asked to skip existing files.
     Skipped,
+    /// In a crawl, fetched (and read for its links) but not saved: the crawl's save rules
+    /// (`--accept`, `--reject`, `--accept-type`, `--no-files`) leave it out.
+    Fetched,
     /// Anything else: a status other than 200 and 404, a transport error, a timeout, a body over
     /// the size limit, a failed write. Its kind says which, its message says how.
     Error(JobError),
@@ -157,14 +196,15 @@ impl ErrorKind {
 }
 
 impl Outcome {
-    /// The short word used in reports and JSON: `ok`, `not_found`, `redirected`, `skipped` or
-    /// `error`.
+    /// The short word used in reports and JSON: `ok`, `not_found`, `redirected`, `skipped`,
+    /// `fetched` or `error`.
     pub fn kind(&self) -> &'static str {
         match self {
             Outcome::Downloaded(_) => "ok",
             Outcome::NotFound => "not_found",
             Outcome::Redirected(_) => "redirected",
             Outcome::Skipped => "skipped",
+            Outcome::Fetched => "fetched",
             Outcome::Error(_) => "error",
         }
     }
@@ -190,8 +230,12 @@ pub struct JobReport {
     pub links: u32,
     /// In a crawl, the records the extractor made of this page (see [`Extracted`](crate::Extracted)).
     pub records: Vec<String>,
+    /// In a crawl, how many requisites (images, stylesheets...) the extractor found on it.
+    pub assets: u32,
     /// The links themselves, on their way to the frontier (not part of the event).
     pub(crate) found: Vec<String>,
+    /// The requisites themselves, on their way to the frontier.
+    pub(crate) found_assets: Vec<String>,
 }
 
 impl JobReport {
@@ -206,7 +250,9 @@ impl JobReport {
             attempts: 0,
             links: 0,
             records: Vec::new(),
+            assets: 0,
             found: Vec::new(),
+            found_assets: Vec::new(),
         }
     }
 }
@@ -223,7 +269,7 @@ pub enum Event {
 }
 
 /// The counts of a finished run.
-/// `downloaded + not_found + redirected + errors + skipped + cancelled == jobs`.
+/// `downloaded + not_found + redirected + errors + skipped + fetched + cancelled == jobs`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Summary {
@@ -239,6 +285,8 @@ pub struct Summary {
     pub errors: u64,
     /// Jobs skipped because their file already existed.
     pub skipped: u64,
+    /// In a crawl: pages fetched but not saved (the crawl's save rules leave them out).
+    pub fetched: u64,
     /// Jobs in flight when the run was interrupted and that did not finish within the grace period.
     pub cancelled: u64,
     /// Body bytes stored.
@@ -256,6 +304,8 @@ pub struct Summary {
     pub not_visited: u64,
     /// In a crawl: URLs not fetched because robots.txt disallows them.
     pub blocked: u64,
+    /// In a crawl: sitemaps read (or tried): requests that are not pages of the crawl.
+    pub sitemaps: u64,
     /// In a shared crawl: how the whole crawl stood when this worker ended (every worker's jobs;
     /// `None` outside a shared crawl, or when Redis could not say).
     pub shared: Option<SharedStatus>,
@@ -267,7 +317,12 @@ pub struct Summary {
 impl Summary {
     /// Jobs that have an outcome (every job but the cancelled ones).
     pub fn finished(&self) -> u64 {
-        self.downloaded + self.not_found + self.redirected + self.errors + self.skipped
+        self.downloaded
+            + self.not_found
+            + self.redirected
+            + self.errors
+            + self.skipped
+            + self.fetched
     }
 }
 
@@ -294,6 +349,10 @@ pub struct SharedStatus {
     pub skipped: u64,
     /// Done: disallowed by robots.txt.
     pub blocked: u64,
+    /// Done: fetched, not saved (the save rules leave it out).
+    pub fetched: u64,
+    /// Sitemaps read (not pages of the crawl).
+    pub sitemaps: u64,
     /// Workers that joined.
     pub workers: u64,
     /// The crawl exists in this Redis (it has an identity).
@@ -303,7 +362,14 @@ pub struct SharedStatus {
 impl SharedStatus {
     /// Jobs with a final outcome.
     pub fn done(&self) -> u64 {
-        self.ok + self.not_found + self.redirected + self.errors + self.skipped + self.blocked
+        self.ok
+            + self.not_found
+            + self.redirected
+            + self.errors
+            + self.skipped
+            + self.blocked
+            + self.fetched
+            + self.sitemaps
     }
 
     /// Nothing queued or in flight: every job ever queued has its outcome.

@@ -1,7 +1,8 @@
 //! The crawl journal: an append-only text file that lets a crawl go on after any stop, `kill -9`
 //! included.
 //!
-//! One line per event, tab-separated: `Q depth url parent hops` when a URL is queued (seen), `D url`
+//! One line per event, tab-separated: `Q depth url parent hops role` when a URL is queued (seen),
+//! `D url`
 //! when its page has its final outcome. The frontier writes a page's `Q` lines before its `D`
 //! line, through one buffer flushed in order after each page, so whatever prefix of the file
 //! reached the system is consistent: a page whose `D` line was lost is fetched again, with its
@@ -14,6 +15,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 
+use crate::job::Role;
 use crate::seen::{fingerprint, SeenSet};
 
 const HEADER: &str = "flags-crawl-journal 1";
@@ -29,6 +31,8 @@ pub(crate) struct Left {
     pub parent: Option<String>,
     /// Redirects in a row that led to it.
     pub hops: u32,
+    /// What it is fetched for.
+    pub role: Role,
 }
 
 /// What a journal says: every URL seen, the ones left (in the order they were queued), and how
@@ -70,11 +74,13 @@ impl Journal {
         url: &str,
         parent: Option<&str>,
         hops: u32,
+        role: Role,
     ) -> io::Result<()> {
         writeln!(
             self.out,
-            "Q\t{depth}\t{url}\t{}\t{hops}",
-            parent.unwrap_or("-")
+            "Q\t{depth}\t{url}\t{}\t{hops}\t{}",
+            parent.unwrap_or("-"),
+            role.letter()
         )
     }
 
@@ -114,8 +120,9 @@ fn replay(path: &Path) -> io::Result<Replay> {
         match (fields.next(), fields.next(), fields.next(), fields.next()) {
             (Some("Q"), Some(depth), Some(url), Some(parent)) => {
                 let Ok(depth) = depth.parse() else { continue };
-                // Journals written before hops were recorded have none: 0.
+                // Journals written before hops and roles were recorded have none: 0, a page.
                 let hops = fields.next().and_then(|h| h.parse().ok()).unwrap_or(0);
+                let role = Role::of_letter(fields.next().unwrap_or("p"));
                 if replay.seen.insert(url) {
                     order += 1;
                     let parent = (parent != "-").then(|| parent.to_string());
@@ -125,6 +132,7 @@ fn replay(path: &Path) -> io::Result<Replay> {
                         url,
                         parent,
                         hops,
+                        role,
                     };
                     left.insert(fingerprint(&l.url), (order, l));
                 }
@@ -152,9 +160,11 @@ mod tests {
         {
             let (mut j, replay) = Journal::open(&path, true).unwrap();
             assert_eq!(replay.seen.len(), 0);
-            j.queued(0, "http://h/", None, 0).unwrap();
-            j.queued(1, "http://h/a", Some("http://h/"), 0).unwrap();
-            j.queued(1, "http://h/b", Some("http://h/"), 2).unwrap();
+            j.queued(0, "http://h/", None, 0, Role::Page).unwrap();
+            j.queued(1, "http://h/a", Some("http://h/"), 0, Role::Page)
+                .unwrap();
+            j.queued(1, "http://h/b", Some("http://h/"), 2, Role::Asset)
+                .unwrap();
             j.done("http://h/").unwrap();
             j.flush().unwrap();
         }
@@ -168,7 +178,7 @@ mod tests {
         let left: Vec<&str> = replay.left.iter().map(|l| l.url.as_str()).collect();
         assert_eq!(left, ["http://h/a", "http://h/b"]);
         assert_eq!(replay.left[0].parent.as_deref(), Some("http://h/"));
-        assert_eq!(replay.left[1].hops, 2);
+        assert_eq!((replay.left[1].hops, replay.left[1].role), (2, Role::Asset));
         j.done("http://h/a").unwrap();
         j.flush().unwrap();
         drop(j);

@@ -154,6 +154,8 @@ pub(crate) struct PageDone {
     pub url: String,
     /// Links found on the page (or the target of its redirect).
     pub links: Vec<String>,
+    /// Requisites found on the page (images, stylesheets...).
+    pub assets: Vec<String>,
     /// The page answered a redirect: its target keeps the page's depth.
     pub redirect: bool,
     /// The last status received (`None`: no response came).
@@ -204,6 +206,8 @@ pub(crate) struct CrawlStats {
     pub queued: std::sync::atomic::AtomicU64,
     /// URLs robots.txt disallows.
     pub blocked: std::sync::atomic::AtomicU64,
+    /// Sitemaps read (or tried).
+    pub sitemaps: std::sync::atomic::AtomicU64,
     /// Why the crawl could not go on, when its state was lost.
     pub lost: std::sync::Mutex<Option<String>>,
 }

@@ -146,6 +146,7 @@ impl Reporter {
             self.summary.discovered = c.stats.discovered.load(Ordering::Relaxed);
             self.summary.not_visited = c.stats.queued.load(Ordering::Relaxed);
             self.summary.blocked = c.stats.blocked.load(Ordering::Relaxed);
+            self.summary.sitemaps = c.stats.sitemaps.load(Ordering::Relaxed);
         }
         self.bar.set_message(self.counts_message());
         self.bar.end(!self.interrupted);
@@ -200,6 +201,7 @@ impl Handler<Finished> for Reporter {
             c.frontier.do_send(PageDone {
                 url: report.job.url.clone(),
                 links: std::mem::take(&mut report.found),
+                assets: std::mem::take(&mut report.found_assets),
                 redirect: matches!(report.outcome, Outcome::Redirected(_)),
                 status: report.status,
                 outcome: report.outcome.kind(),
@@ -213,6 +215,7 @@ impl Handler<Finished> for Reporter {
             Outcome::NotFound => self.summary.not_found += 1,
             Outcome::Redirected(_) => self.summary.redirected += 1,
             Outcome::Skipped => self.summary.skipped += 1,
+            Outcome::Fetched => self.summary.fetched += 1,
             Outcome::Error(_) => self.summary.errors += 1,
         }
         self.bar.inc();
@@ -262,7 +265,7 @@ impl Handler<Finalize> for Reporter {
 /// URLs never requested (blocked, their host given up) have none.
 fn index_line(index: &Index, report: &JobReport) {
     let (outcome, location, error) = match &report.outcome {
-        Outcome::Downloaded(_) | Outcome::Skipped => return,
+        Outcome::Downloaded(_) | Outcome::Skipped | Outcome::Fetched => return,
         Outcome::Error(e) if e.kind == crate::job::ErrorKind::GaveUp => return,
         Outcome::NotFound => ("not_found", None, None),
         Outcome::Redirected(to) => ("redirected", Some(to.clone()), None),

@@ -31,7 +31,7 @@ use crate::policy::Policy;
 use crate::protocol::{CrawlStats, Failed, Finalize, NextUrl, PageDone, Peers, Stop};
 use crate::reporter::{CrawlLink, Listener, Reporter};
 use crate::sink::Sink;
-use crate::spec::CrawlSpec;
+use crate::spec::{CrawlSpec, SaveRules};
 use crate::store::memory::MemoryStore;
 use crate::store::redis::{JoinError, RedisStore, SharedCrawl};
 use crate::store::{Clock, Entry, Store};
@@ -188,8 +188,9 @@ impl Crawler {
         let ending = CancellationToken::new();
         let mut core = self.core(policy, store, &stats);
         core.set_done(done);
+        let save = spec.save.clone();
         let source = self
-            .frontier(core, seeds, extractor, stats, ending, index)
+            .frontier(core, seeds, extractor, ending, index, save)
             .await?;
         Ok(self.go(source, shutdown).await)
     }
@@ -228,18 +229,13 @@ impl Crawler {
         identity.extend(spec.identity());
         let mut policy = Policy::crawl(&spec, &self.config);
         policy.max_pages = None;
-        let extractor = Some(Arc::clone(&spec.extractor));
-        let index = spec.index.clone();
-        self.shared(
-            policy,
-            seeds(&spec),
-            identity,
-            extractor,
-            index,
-            shared,
-            shutdown,
-        )
-        .await
+        let crawl = (
+            Some(Arc::clone(&spec.extractor)),
+            spec.index.clone(),
+            spec.save.clone(),
+        );
+        self.shared(policy, seeds(&spec), identity, crawl, shared, shutdown)
+            .await
     }
 
     /// [`Crawler::run`] as one of many workers sharing one list of jobs through Redis: each
@@ -270,18 +266,17 @@ impl Crawler {
             ("the list of jobs", format!("{:x}", digest.finalize())),
         ];
         let policy = Policy::list(&self.config);
-        self.shared(policy, entries, identity, None, None, shared, shutdown)
+        let crawl = (None, None, SaveRules::default());
+        self.shared(policy, entries, identity, crawl, shared, shutdown)
             .await
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn shared(
         self,
         policy: Policy,
         seeds: Vec<Entry>,
         identity: Vec<(&'static str, String)>,
-        extractor: Option<Arc<dyn Extract>>,
-        index: Option<PathBuf>,
+        (extractor, index, save): (Option<Arc<dyn Extract>>, Option<PathBuf>, SaveRules),
         shared: SharedCrawl,
         shutdown: impl Future<Output = ()>,
     ) -> Result<Summary, CrawlError> {
@@ -293,7 +288,7 @@ impl Crawler {
         let core = self.core(policy, store, &stats);
         let sink = Arc::clone(&self.sink);
         let source = self
-            .frontier(core, seeds, extractor, stats, ending, index)
+            .frontier(core, seeds, extractor, ending, index, save)
             .await?;
         let mut summary = self.go(source, shutdown).await;
         if let Ok(status) = shared.status().await {
@@ -331,10 +326,11 @@ impl Crawler {
         mut core: Core<S>,
         seeds: Vec<Entry>,
         extractor: Option<Arc<dyn Extract>>,
-        stats: Arc<CrawlStats>,
         ending: CancellationToken,
         index: Option<(Arc<Index>, Known)>,
+        save: SaveRules,
     ) -> Result<Source, CrawlError> {
+        let stats = core.stats();
         core.seed(seeds)
             .await
             .map_err(|e| CrawlError::Redis(e.to_string()))?;
@@ -348,16 +344,17 @@ impl Crawler {
             life.clone(),
         )
         .start();
-        Ok(Source::Frontier(Hooks {
+        Ok(Source::Frontier(Box::new(Hooks {
             next: addr.clone().recipient(),
             done: addr.clone().recipient(),
             failed: addr.recipient(),
             stats,
             crawl: CrawlHooks { extractor, policy },
             index,
+            save,
             life,
             ending,
-        }))
+        })))
     }
 
     async fn go(self, source: Source, shutdown: impl Future<Output = ()>) -> Summary {
@@ -400,7 +397,8 @@ impl Crawler {
             }),
         )
         .start();
-        let gate = Arc::new(WriterGate::knowing(known));
+        let rules = crawl.as_ref().map(|h| h.save.clone()).unwrap_or_default();
+        let gate = Arc::new(WriterGate::knowing(known, rules));
         let writer = Writer::start(
             config.writer_threads,
             Arc::clone(&sink),
@@ -534,7 +532,7 @@ enum Source {
     /// A list or stream: a frontier that never grows.
     Jobs(JobStream),
     /// A frontier (in memory or shared): its addresses and what the run shares with it.
-    Frontier(Hooks),
+    Frontier(Box<Hooks>),
 }
 
 /// A started frontier, as the run talks to it.
@@ -546,6 +544,8 @@ struct Hooks {
     crawl: CrawlHooks,
     /// The crawl's index, and what it said when opened.
     index: Option<(Arc<Index>, Known)>,
+    /// Which pages are saved.
+    save: SaveRules,
     life: Life,
     ending: CancellationToken,
 }

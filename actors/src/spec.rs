@@ -34,6 +34,43 @@ pub struct CrawlSpec {
     pub(crate) journal: Option<PathBuf>,
     pub(crate) index: Option<PathBuf>,
     pub(crate) resume: bool,
+    pub(crate) same_host_assets: bool,
+    pub(crate) sitemaps: bool,
+    pub(crate) save: SaveRules,
+}
+
+/// Which fetched pages and files a crawl saves (all of them, by default). A page left out is
+/// still read for its links.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SaveRules {
+    accept: Vec<Regex>,
+    reject: Vec<Regex>,
+    /// MIME types (`image/gif`), or families (`image/*`).
+    types: Vec<String>,
+    /// Nothing at all.
+    none: bool,
+}
+
+impl SaveRules {
+    /// Whether a body fetched from `url` with this `Content-Type` is saved.
+    pub fn keeps(&self, url: &str, content_type: Option<&str>) -> bool {
+        if self.none {
+            return false;
+        }
+        let essence = content_type
+            .and_then(|c| c.split(';').next())
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        let type_ok = self.types.is_empty()
+            || self.types.iter().any(|t| match t.strip_suffix("/*") {
+                Some(family) => essence.split('/').next() == Some(family),
+                None => *t == essence,
+            });
+        type_ok
+            && (self.accept.is_empty() || self.accept.iter().any(|r| r.is_match(url)))
+            && !self.reject.iter().any(|r| r.is_match(url))
+    }
 }
 
 impl std::fmt::Debug for CrawlSpec {
@@ -83,6 +120,8 @@ pub struct CrawlSpecBuilder {
     domains: Vec<String>,
     include: Vec<String>,
     exclude: Vec<String>,
+    accept: Vec<String>,
+    reject: Vec<String>,
     spec: CrawlSpec,
 }
 
@@ -97,6 +136,8 @@ impl CrawlSpec {
             domains: Vec::new(),
             include: Vec::new(),
             exclude: Vec::new(),
+            accept: Vec::new(),
+            reject: Vec::new(),
             spec: CrawlSpec::defaults(),
         }
     }
@@ -122,6 +163,9 @@ impl CrawlSpec {
             journal: None,
             index: None,
             resume: false,
+            same_host_assets: false,
+            sitemaps: true,
+            save: SaveRules::default(),
         }
     }
 
@@ -150,6 +194,8 @@ impl CrawlSpec {
             ("--pause", format!("{:?}", self.pause_first)),
             ("--pause-max", format!("{:?}", self.pause_max)),
             ("--give-up-after", self.give_up_after.to_string()),
+            ("--same-host-assets", self.same_host_assets.to_string()),
+            ("--no-sitemaps", (!self.sitemaps).to_string()),
         ]
     }
 
@@ -268,6 +314,51 @@ impl CrawlSpecBuilder {
         self
     }
 
+    /// Fetch a page's requisites only from the page's own host (default: from any host, as wget's
+    /// `-p` does). Requisites come from an extractor that reports them
+    /// ([`HtmlLinks::requisites`](crate::HtmlLinks::requisites)).
+    pub fn same_host_assets(mut self, yes: bool) -> Self {
+        self.spec.same_host_assets = yes;
+        self
+    }
+
+    /// Read the sitemaps of the start hosts (`/sitemap.xml`) and those robots.txt names
+    /// (default true): their URLs are queued like a start URL's links (depth 1), through scope,
+    /// robots.txt and the seen-set.
+    pub fn sitemaps(mut self, yes: bool) -> Self {
+        self.spec.sitemaps = yes;
+        self
+    }
+
+    /// Save only what a URL of matches (repeatable; default everything). Pages left out are
+    /// still read for their links.
+    pub fn accept(mut self, pattern: impl Into<String>) -> Self {
+        self.accept.push(pattern.into());
+        self
+    }
+
+    /// Never save what a URL of matches (repeatable).
+    pub fn reject(mut self, pattern: impl Into<String>) -> Self {
+        self.reject.push(pattern.into());
+        self
+    }
+
+    /// Save only bodies of this MIME type (`image/gif`) or family (`image/*`) (repeatable).
+    pub fn accept_type(mut self, mime: impl Into<String>) -> Self {
+        self.spec
+            .save
+            .types
+            .push(mime.into().trim().to_ascii_lowercase());
+        self
+    }
+
+    /// Save nothing: pages are fetched and read for their links only (a crawl that records a web
+    /// archive, say).
+    pub fn no_files(mut self, yes: bool) -> Self {
+        self.spec.save.none = yes;
+        self
+    }
+
     /// Go on from the journal instead of starting afresh (a missing journal starts afresh).
     pub fn resume(mut self, yes: bool) -> Self {
         self.spec.resume = yes;
@@ -300,6 +391,8 @@ impl CrawlSpecBuilder {
             |p: &String| Regex::new(p).map_err(|e| SpecError::BadPattern(p.clone(), e.to_string()));
         spec.include = self.include.iter().map(compile).collect::<Result<_, _>>()?;
         spec.exclude = self.exclude.iter().map(compile).collect::<Result<_, _>>()?;
+        spec.save.accept = self.accept.iter().map(compile).collect::<Result<_, _>>()?;
+        spec.save.reject = self.reject.iter().map(compile).collect::<Result<_, _>>()?;
         Ok(spec)
     }
 }

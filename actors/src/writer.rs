@@ -40,6 +40,7 @@ use crate::names::{collided_file, page_file};
 use crate::protocol::{Append, ExistingPage, Exists, Finished, PageInfo, Save};
 use crate::seen::fingerprint;
 use crate::sink::Sink;
+use crate::spec::SaveRules;
 
 impl Handler<Exists> for Writer {
     type Result = bool;
@@ -117,11 +118,13 @@ pub(crate) struct WriterGate {
     owners: Mutex<HashMap<u64, Option<u128>>>,
     /// Where each URL's body is, from an earlier run's index (for `skip_existing`).
     files: HashMap<u128, PathBuf>,
+    /// Which crawled pages are saved.
+    rules: SaveRules,
 }
 
 impl WriterGate {
-    /// A gate that knows what an earlier run of the crawl stored.
-    pub fn knowing(known: Known) -> Self {
+    /// A gate that knows what an earlier run of the crawl stored, and which pages to save.
+    pub fn knowing(known: Known, rules: SaveRules) -> Self {
         WriterGate {
             owners: Mutex::new(
                 known
@@ -131,6 +134,7 @@ impl WriterGate {
                     .collect(),
             ),
             files: known.files,
+            rules,
             ..WriterGate::default()
         }
     }
@@ -287,9 +291,30 @@ impl Handler<Save> for Writer {
             let found = extract(info, &report, bytes);
             report.links = found.links.len() as u32;
             report.found = found.links;
+            report.assets = found.assets.len() as u32;
+            report.found_assets = found.assets;
             report.records = found.records;
         }
         let url = report.job.url.clone();
+        if owned && !self.gate.rules.keeps(&url, mime.as_deref()) {
+            // Fetched and read for its links; the save rules leave it out.
+            drop(permit);
+            if let Some(index) = &self.index {
+                let mut line = Line::new(&url, SystemTime::now());
+                line.status = Some(200);
+                line.mime = mime.map(|m| m.split(';').next().unwrap_or("").trim().to_string());
+                if let Body::Memory(bytes) = &body {
+                    line.length = Some(bytes.len() as u64);
+                    line.digest = Some(sha1_digest(&Sha1::digest(bytes)));
+                }
+                line.extra.push(("outcome".into(), "fetched".into()));
+                index.record(&line);
+            }
+            report.outcome = Outcome::Fetched;
+            report.elapsed = started.elapsed();
+            self.finished.do_send(Finished(report));
+            return;
+        }
         let owner = owned.then(|| fingerprint(&url));
         let stored = self.store(ctx, &report.job, file, body, owner);
         drop(permit);

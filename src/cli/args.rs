@@ -168,7 +168,9 @@ pub struct SiteCrawlArgs {
     /// Never visit URLs matching this regular expression (repeatable).
     #[arg(long, value_name = "REGEX")]
     pub exclude: Vec<String>,
-    /// Do not fetch or obey robots.txt.
+    /// Neither fetch nor obey robots.txt, and follow links marked nofollow (rel="nofollow",
+    /// <meta name="robots" content="nofollow">, X-Robots-Tag: nofollow), which are obeyed
+    /// otherwise.
     #[arg(long = "ignore-robots")]
     pub ignore_robots: bool,
     /// Go on with the crawl recorded in DIR (after a crash, kill -9, Ctrl-C or --max-pages): the
@@ -189,6 +191,32 @@ pub struct SiteCrawlArgs {
     /// Give a host up after N failures in a row: its URLs left end as errors, unrequested.
     #[arg(long = "give-up-after", value_name = "N", default_value_t = 8)]
     pub give_up_after: u32,
+    /// Also fetch each page's requisites (wget's -p): images and srcset candidates,
+    /// stylesheets (and what they import), icons, scripts, media; from any host, whatever the
+    /// depth.
+    #[arg(short = 'p', long)]
+    pub requisites: bool,
+    /// With --requisites: fetch a page's requisites only from the page's own host.
+    #[arg(long = "same-host-assets")]
+    pub same_host_assets: bool,
+    /// Save only what a URL matching this regular expression fetched (repeatable); pages left
+    /// out are still read for their links.
+    #[arg(long, value_name = "REGEX")]
+    pub accept: Vec<String>,
+    /// Never save what a URL matching this regular expression fetched (repeatable).
+    #[arg(long, value_name = "REGEX")]
+    pub reject: Vec<String>,
+    /// Save only bodies of this MIME type, e.g. image/gif, or family, e.g. 'image/*'
+    /// (repeatable).
+    #[arg(long = "accept-type", value_name = "MIME")]
+    pub accept_type: Vec<String>,
+    /// Save nothing: pages are fetched and read for their links only.
+    #[arg(long = "no-files")]
+    pub no_files: bool,
+    /// Do not read sitemaps (by default: each start host's /sitemap.xml and every Sitemap: line
+    /// of robots.txt; their URLs are queued like a start URL's links).
+    #[arg(long = "no-sitemaps")]
+    pub no_sitemaps: bool,
     #[command(flatten)]
     pub common: Common,
 }

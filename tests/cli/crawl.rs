@@ -84,7 +84,7 @@ impl SiteServer {
                         .filter(|_| req.path() == "/robots.txt");
                     let mut throttle = false;
                     if quirks.throttle_host.as_deref() == Some(host.as_str())
-                        && req.path() != "/robots.txt"
+                        && !is_meta(req.path())
                     {
                         let mut done = throttled.lock().unwrap();
                         throttle = !*done;
@@ -148,6 +148,12 @@ impl SiteServer {
         }
         counts
     }
+}
+
+/// A request for what a crawl reads about a site, not a page of it: robots.txt and the start
+/// host's sitemap.
+pub fn is_meta(path: &str) -> bool {
+    path == "/robots.txt" || path == "/sitemap.xml"
 }
 
 /// The most requests in flight at once to each host, as the server saw them.
@@ -252,7 +258,7 @@ fn a_crawl_of_the_test_site_fetches_every_reachable_page_once_and_nothing_else()
     let twice: Vec<_> = counts.iter().filter(|(_, &n)| n > 1).collect();
     assert!(twice.is_empty(), "requested more than once: {twice:?}");
     assert_eq!(counts.get("/robots.txt"), Some(&1));
-    let fetched: Vec<&String> = counts.keys().filter(|p| *p != "/robots.txt").collect();
+    let fetched: Vec<&String> = counts.keys().filter(|p| !is_meta(p)).collect();
     let wanted: Vec<&String> = want.keys().collect();
     assert_eq!(fetched.len(), wanted.len());
     assert!(fetched == wanted, "the crawl and the site's graph differ");
@@ -316,7 +322,7 @@ fn max_depth_and_max_pages_are_exact() {
     let got: Vec<String> = server
         .counts()
         .into_keys()
-        .filter(|p| p != "/robots.txt")
+        .filter(|p| !is_meta(p))
         .collect();
     assert_eq!(got, want.keys().cloned().collect::<Vec<_>>());
 
@@ -339,11 +345,7 @@ fn max_depth_and_max_pages_are_exact() {
     assert_adds_up(s);
     assert_eq!(s["pages"], 100);
     assert!(s["not_visited"].as_u64().unwrap() > 0);
-    let requests = server
-        .hits()
-        .iter()
-        .filter(|h| h.path != "/robots.txt")
-        .count();
+    let requests = server.hits().iter().filter(|h| !is_meta(&h.path)).count();
     assert_eq!(requests, 100);
     let stdout_text = stdout(&out);
     assert!(stdout_text.contains("\"not_visited\""), "{stdout_text}");
@@ -482,7 +484,7 @@ fn pages_fetched(server: &SiteServer) -> Vec<String> {
     server
         .counts()
         .into_keys()
-        .filter(|p| p != "/robots.txt")
+        .filter(|p| !is_meta(p))
         .collect()
 }
 
@@ -553,7 +555,7 @@ fn robots_crawl_delay_404_and_503() {
     assert!(hits.iter().filter(|h| h.path == "/robots.txt").count() >= 2);
     assert!(hits
         .iter()
-        .filter(|h| h.path != "/robots.txt")
+        .filter(|h| !is_meta(&h.path))
         .all(|h| h.start >= first_ok));
     let s = json_lines(&out);
     assert_eq!(summary(&s)["errors"], 0);
@@ -598,7 +600,7 @@ fn kill_9_mid_crawl_then_resume_fetches_the_rest_and_every_page_is_on_disk_once(
 
     let want = Site::new(pages).reachable(None);
     let counts = server.counts();
-    let fetched: Vec<&String> = counts.keys().filter(|p| *p != "/robots.txt").collect();
+    let fetched: Vec<&String> = counts.keys().filter(|p| !is_meta(p)).collect();
     assert!(
         fetched == want.keys().collect::<Vec<_>>(),
         "the crawl and the site differ"
@@ -660,7 +662,7 @@ fn skip_existing_reads_stored_pages_for_their_links_instead_of_fetching_them() {
     assert!(
         again
             .iter()
-            .all(|p| p == "/robots.txt" || p.starts_with("/missing/") || p.starts_with("/go/")),
+            .all(|p| is_meta(p) || p.starts_with("/missing/") || p.starts_with("/go/")),
         "{again:?}"
     );
     assert_eq!(s["pages"], summary(&first)["pages"]);
@@ -703,12 +705,9 @@ fn ctrl_c_reports_what_was_not_visited_and_resume_finishes() {
     assert_eq!(out.status.code(), Some(0));
     let counts = server.counts();
     let want = Site::new(400).reachable(None);
-    assert!(counts
-        .keys()
-        .filter(|p| *p != "/robots.txt")
-        .eq(want.keys()));
+    assert!(counts.keys().filter(|p| !is_meta(p)).eq(want.keys()));
     assert!(
-        counts.iter().all(|(p, &n)| n == 1 || p == "/robots.txt"),
+        counts.iter().all(|(p, &n)| n == 1 || is_meta(p)),
         "an orderly stop loses nothing: {counts:?}"
     );
 }
@@ -740,7 +739,7 @@ fn a_start_url_that_redirects_to_another_host_brings_that_host_into_scope() {
         server
             .hits()
             .iter()
-            .filter(|h| h.host == host && h.path != "/robots.txt")
+            .filter(|h| h.host == host && !is_meta(&h.path))
             .count()
     };
     assert_eq!(on("127.0.0.1"), 1, "only the start URL");

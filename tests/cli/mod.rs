@@ -1,3 +1,4 @@
+mod beyond;
 mod crawl;
 mod embedded;
 mod examples;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use flags::site::Site;
 
-use super::crawl::{files, max_in_flight, summary, Quirks, SiteServer};
+use super::crawl::{files, is_meta, max_in_flight, summary, Quirks, SiteServer};
 use super::{closed_port, flags, stdout};
 
 /// A redis-server child, killed (and its folder removed) when dropped.
@@ -223,10 +223,10 @@ fn three_workers_crawl_the_site_once_between_them() {
     let counts = server.counts();
     let twice: Vec<_> = counts
         .iter()
-        .filter(|(p, &n)| n > 1 && *p != "/robots.txt")
+        .filter(|(p, &n)| n > 1 && !is_meta(p))
         .collect();
     assert!(twice.is_empty(), "fetched more than once: {twice:?}");
-    let fetched: Vec<&String> = counts.keys().filter(|p| *p != "/robots.txt").collect();
+    let fetched: Vec<&String> = counts.keys().filter(|p| !is_meta(p)).collect();
     assert!(fetched == site.reachable(None).keys().collect::<Vec<_>>());
     let s = status(&redis, "three");
     assert_complete(&s, &site);
@@ -272,10 +272,10 @@ fn a_worker_killed_mid_crawl_leaves_its_jobs_to_the_others() {
     let most = counts.values().max().copied().unwrap_or(0);
     let again = counts
         .iter()
-        .filter(|(p, &n)| n == 2 && *p != "/robots.txt")
+        .filter(|(p, &n)| n == 2 && !is_meta(p))
         .count();
     eprintln!("{again} pages were fetched again after the kill");
-    assert!(most <= 2 || counts.iter().all(|(p, &n)| n <= 2 || p == "/robots.txt"));
+    assert!(most <= 2 || counts.iter().all(|(p, &n)| n <= 2 || is_meta(p)));
     // At most what the victim held: a request per fetcher and a body per store permit.
     assert!(again <= 16, "{again} pages fetched twice");
     assert_eq!(
@@ -329,7 +329,7 @@ fn redis_restarted_mid_crawl_loses_nothing() {
     let counts: BTreeMap<String, usize> = server.counts();
     assert!(counts
         .keys()
-        .filter(|p| *p != "/robots.txt")
+        .filter(|p| !is_meta(p))
         .eq(site.reachable(None).keys()));
     assert_eq!(files(dest.path()), expected_files(&site, &url));
 }

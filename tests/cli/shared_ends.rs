@@ -5,7 +5,7 @@
 //! did, the exit code says whether the whole crawl is complete and clean, and no output shows the
 //! Redis password. Against a real `redis-server` (skipped, saying why, where it is missing).
 
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use super::crawl::{files, json_lines, summary, Quirks, SiteServer};
@@ -37,21 +37,39 @@ fn worker(
     cmd
 }
 
-fn spawn(cmd: &mut std::process::Command) -> Child {
-    cmd.stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+/// A worker running, its output read all along on a thread of its own: a worker whose output
+/// pipe nobody reads would stall, holding its jobs, and the others would wait for them.
+struct Running {
+    pid: i32,
+    output: std::thread::JoinHandle<std::process::Output>,
 }
 
-/// Waits for every worker, reading all their outputs at once: a worker whose output pipe nobody
-/// reads would stall, holding its jobs, and the others would wait for them.
-fn wait_all(children: Vec<Child>) -> Vec<std::process::Output> {
-    let waiting: Vec<std::thread::JoinHandle<std::process::Output>> = children
-        .into_iter()
-        .map(|c| std::thread::spawn(move || c.wait_with_output().unwrap()))
-        .collect();
-    waiting.into_iter().map(|t| t.join().unwrap()).collect()
+impl Running {
+    /// kill -9.
+    fn kill(&self) {
+        // SAFETY: kill(2) with the pid of a child we started.
+        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+    }
+
+    fn wait(self) -> std::process::Output {
+        self.output.join().unwrap()
+    }
+}
+
+fn spawn(cmd: &mut std::process::Command) -> Running {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    Running {
+        pid: child.id() as i32,
+        output: std::thread::spawn(move || child.wait_with_output().unwrap()),
+    }
+}
+
+fn wait_all(running: Vec<Running>) -> Vec<std::process::Output> {
+    running.into_iter().map(Running::wait).collect()
 }
 
 /// Waits until `ready` holds (at most 60 s).
@@ -178,7 +196,7 @@ fn redis_restarted_without_its_data_stops_every_worker_with_an_error() {
     );
     let url = server.url("127.0.0.1");
     let dest = tempfile::tempdir().unwrap();
-    let mut crawlers: Vec<Child> = (0..2)
+    let mut crawlers: Vec<Running> = (0..2)
         .map(|_| {
             spawn(&mut worker(
                 &redis,
@@ -192,22 +210,12 @@ fn redis_restarted_without_its_data_stops_every_worker_with_an_error() {
     // The flags job too, against a slow flag server.
     let flag_server = super::Serve::start(&["--delay", "0.05"]);
     let flag_dir = tempfile::tempdir().unwrap();
-    let flag_worker = flags()
-        .args([
-            "-e",
-            "-s",
-            &flag_server.base,
-            "-m",
-            "4",
-            "--redis",
-            &redis.url(),
-        ])
-        .args(["--crawl", "gone-flags", "-d"])
-        .arg(flag_dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let flag_worker = spawn(
+        flags()
+            .args(["-e", "-s", &flag_server.base, "-m", "4"])
+            .args(["--redis", &redis.url(), "--crawl", "gone-flags", "-d"])
+            .arg(flag_dir.path()),
+    );
     wait_for("the crawl got going", || server.hits().len() > 300);
     redis.crash_and_restart(Duration::from_millis(300));
     crawlers.push(flag_worker);
@@ -239,7 +247,7 @@ fn flushall_mid_crawl_stops_the_workers_with_an_error() {
     ));
     wait_for("the crawl got going", || server.hits().len() > 200);
     assert_eq!(redis.cli(&["FLUSHALL"]).trim(), "OK");
-    let out = child.wait_with_output().unwrap();
+    let out = child.wait();
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let s = summary(&json_lines(&out)).clone();
     assert!(
@@ -316,7 +324,7 @@ fn a_dead_workers_jobs_are_taken_over_within_the_lease_and_a_third() {
     });
     let dest = tempfile::tempdir().unwrap();
     let lease = ["--lease", "1.5", "--per-host", "4", "--timeout", "120"];
-    let mut first = spawn(&mut worker(
+    let first = spawn(&mut worker(
         &redis,
         "lease",
         &server.base,
@@ -326,9 +334,9 @@ fn a_dead_workers_jobs_are_taken_over_within_the_lease_and_a_third() {
     wait_for("the first worker holds the pages", || {
         server.hits_of("/hold/").len() == 3
     });
-    first.kill().unwrap();
+    first.kill();
     let killed = Instant::now();
-    first.wait().unwrap();
+    first.wait();
     let out = worker(&redis, "lease", &server.base, dest.path(), &lease)
         .output()
         .unwrap();
@@ -364,7 +372,7 @@ fn reports_say_what_other_workers_did_and_exit_codes_speak_for_the_whole_crawl()
     );
     let url = server.url("127.0.0.1");
     let dest = tempfile::tempdir().unwrap();
-    let children: Vec<Child> = (0..2)
+    let children: Vec<Running> = (0..2)
         .map(|_| {
             spawn(&mut worker(
                 &redis,
@@ -389,16 +397,26 @@ fn reports_say_what_other_workers_did_and_exit_codes_speak_for_the_whole_crawl()
             "errors",
             "skipped",
             "blocked",
+            "fetched",
+            "sitemaps",
         ]
         .iter()
         .map(|k| s[*k].as_u64().unwrap())
         .sum::<u64>();
         done += mine;
         let all = s["shared"]["ok"].as_u64().unwrap()
-            + ["not_found", "redirected", "errors", "skipped", "blocked"]
-                .iter()
-                .map(|k| s["shared"][*k].as_u64().unwrap())
-                .sum::<u64>();
+            + [
+                "not_found",
+                "redirected",
+                "errors",
+                "skipped",
+                "blocked",
+                "fetched",
+                "sitemaps",
+            ]
+            .iter()
+            .map(|k| s["shared"][*k].as_u64().unwrap())
+            .sum::<u64>();
         assert_eq!(s["shared"]["by_others"].as_u64(), Some(all - mine), "{s}");
         assert_eq!(s["shared"]["complete"], true);
     }
@@ -449,7 +467,7 @@ fn reports_say_what_other_workers_did_and_exit_codes_speak_for_the_whole_crawl()
         "/broken" => status(500),
         _ => page(&[]),
     });
-    let children: Vec<Child> = (0..2)
+    let children: Vec<Running> = (0..2)
         .map(|_| {
             spawn(&mut worker(
                 &redis,
@@ -533,7 +551,7 @@ fn a_worker_killed_while_storing_leaves_no_temp_file_once_the_crawl_is_complete(
             .count()
     };
     let opts = ["--lease", "1", "--timeout", "120"];
-    let mut first = spawn(&mut worker(
+    let first = spawn(&mut worker(
         &redis,
         "part",
         &server.base,
@@ -543,8 +561,8 @@ fn a_worker_killed_while_storing_leaves_no_temp_file_once_the_crawl_is_complete(
     wait_for("the first worker is storing /big", || {
         temp_files(dest.path()) > 0
     });
-    first.kill().unwrap();
-    first.wait().unwrap();
+    first.kill();
+    first.wait();
     assert_eq!(temp_files(dest.path()), 1, "the killed worker's temp file");
     let out = worker(&redis, "part", &server.base, dest.path(), &opts)
         .output()

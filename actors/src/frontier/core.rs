@@ -14,9 +14,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::CrawlStats;
+use crate::job::Role;
 use crate::job::{ErrorKind, Job, JobError};
-use crate::policy::{ms, Millis, Policy, RobotsAnswer, Rules, Trouble, TroubleKind, Verdict};
+use crate::policy::{
+    ms, Finished, Millis, Policy, RobotsAnswer, Rules, Trouble, TroubleKind, Verdict,
+};
 use crate::protocol::{Failed, PageDone, Retry};
+use crate::sitemap::Sitemap;
 use crate::store::{Acquire, Entry, Release, Slot, Store, StoreError};
 
 /// What the frontier does next.
@@ -26,6 +30,8 @@ pub(crate) enum Next {
     Job(Job),
     /// Fetch this robots.txt now (one of its host's slots is held for it).
     Robots { host: Arc<str>, url: String },
+    /// Fetch this sitemap now and read it (one of its host's slots is held for it).
+    Sitemap { url: String },
     /// Nothing can be handed out here before this time (`None`: before an event; a shared store
     /// may also get work from other workers meanwhile, see [`Store::poll`]).
     Wait(Option<Millis>),
@@ -105,7 +111,15 @@ pub(crate) struct Core<S> {
     handed_out: u64,
     stats: Arc<CrawlStats>,
     jitter: Box<dyn FnMut() -> f64>,
+    /// Sitemaps taken in from each host's sitemap indexes.
+    sitemaps_read: HashMap<Arc<str>, usize>,
+    /// Sitemaps whose host was given up: done without being read.
+    sitemap_ends: Vec<Entry>,
 }
+
+/// The most sitemaps one host's sitemap indexes may add to a crawl (the protocol allows 50,000
+/// per index; a crawl that followed them all could read 2.5 billion URLs).
+const SITEMAPS_PER_HOST: usize = 1000;
 
 /// The origin of a URL the `url` crate has normalised (`scheme://host[:port]`): the key of its
 /// host's politeness and robots.txt, found without parsing the URL again.
@@ -141,7 +155,14 @@ impl<S: Store> Core<S> {
             handed_out: 0,
             stats,
             jitter,
+            sitemaps_read: HashMap::new(),
+            sitemap_ends: Vec::new(),
         }
+    }
+
+    /// The counts this core keeps.
+    pub fn stats(&self) -> Arc<CrawlStats> {
+        Arc::clone(&self.stats)
     }
 
     /// Pages already done before this run (a resumed crawl), for the page limit.
@@ -149,8 +170,17 @@ impl<S: Store> Core<S> {
         self.handed_out = done;
     }
 
-    /// Queues the seeds (those the crawl has not seen).
-    pub async fn seed(&mut self, seeds: Vec<Entry>) -> Result<(), StoreError> {
+    /// Queues the seeds (those the crawl has not seen), and the sitemap of each start host.
+    pub async fn seed(&mut self, mut seeds: Vec<Entry>) -> Result<(), StoreError> {
+        if self.policy.sitemaps {
+            let mut hosts: Vec<String> =
+                seeds.iter().map(|e| host_key(&e.url).to_string()).collect();
+            hosts.dedup();
+            for host in hosts {
+                let url = format!("{host}/sitemap.xml");
+                seeds.push(Entry::url(&url, 0, 0, None).with_role(Role::Sitemap));
+            }
+        }
         self.add(seeds).await
     }
 
@@ -177,7 +207,11 @@ impl<S: Store> Core<S> {
             }
         }
         while let Some(key) = self.ready.pop_front() {
-            if let Some(next) = self.try_host(key, now).await? {
+            let next = self.try_host(key, now).await?;
+            for entry in std::mem::take(&mut self.sitemap_ends) {
+                self.store.finish(&entry, "sitemap", None).await?;
+            }
+            if let Some(next) = next {
                 return Ok(next);
             }
         }
@@ -235,8 +269,14 @@ impl<S: Store> Core<S> {
             RobotsStep::Wait => return Ok(None),
             RobotsStep::Blocked => {
                 let entry = self.pop(&key, later_due);
-                self.stats.blocked.fetch_add(1, Ordering::Relaxed);
-                self.store.finish(&entry, "blocked", None).await?;
+                // A sitemap robots.txt disallows is not read; it is no page of the crawl.
+                let outcome = if entry.role == Role::Sitemap {
+                    "sitemap"
+                } else {
+                    self.stats.blocked.fetch_add(1, Ordering::Relaxed);
+                    "blocked"
+                };
+                self.store.finish(&entry, outcome, None).await?;
                 self.push_ready(&key);
                 return Ok(None);
             }
@@ -256,6 +296,21 @@ impl<S: Store> Core<S> {
             }
         }
         match self.store.acquire(&key, limit, now).await? {
+            Acquire::Taken { slot, epoch } if self.front_role(&key, later_due) == Role::Sitemap => {
+                let entry = self.pop(&key, later_due);
+                let url = entry.url.to_string();
+                self.out.insert(
+                    entry.url.clone(),
+                    Out {
+                        entry,
+                        host: Arc::clone(&key),
+                        slot: Some(slot),
+                        epoch,
+                    },
+                );
+                self.push_ready(&key);
+                Ok(Some(Next::Sitemap { url }))
+            }
             Acquire::Taken { slot, epoch } => {
                 let entry = self.pop(&key, later_due);
                 self.handed_out += 1;
@@ -302,6 +357,12 @@ impl<S: Store> Core<S> {
                 }
                 None
             }
+            Acquire::GivenUp(_) if self.front_role(&key, later_due) == Role::Sitemap => {
+                let entry = self.pop(&key, later_due);
+                self.sitemap_ends.push(entry);
+                self.push_ready(&key);
+                None
+            }
             Acquire::GivenUp(why) => {
                 let entry = self.pop(&key, later_due);
                 self.handed_out += 1;
@@ -320,6 +381,65 @@ impl<S: Store> Core<S> {
                 Some(Next::Job(job))
             }
         }
+    }
+
+    /// The role of the entry the host would hand out next.
+    fn front_role(&self, key: &str, later: bool) -> Role {
+        let h = self.hosts.get(key);
+        let front = h.and_then(|h| {
+            if later {
+                h.later.front()
+            } else {
+                h.queue.front()
+            }
+        });
+        front.map_or(Role::Page, |e| e.role)
+    }
+
+    /// A sitemap was read (or could not be): its slot goes back, the URLs it lists are queued
+    /// (pages at depth 1, or more sitemaps from an index), and it is done in the store.
+    pub async fn sitemap_done(
+        &mut self,
+        url: &str,
+        status: Option<u16>,
+        read: Option<Sitemap>,
+    ) -> Result<(), StoreError> {
+        let Some(out) = self.out.remove(url) else {
+            return Ok(());
+        };
+        let now = self.store.now();
+        if let Some(map) = read {
+            let index = map.kind == crate::sitemap::SitemapKind::Index;
+            let mut admitted = self.policy.admit_sitemap(url, &map.locs, index);
+            if index {
+                // A bound on the sitemaps one host may send the crawl to.
+                let count = self.sitemaps_read.entry(Arc::clone(&out.host)).or_insert(0);
+                let room = SITEMAPS_PER_HOST.saturating_sub(*count);
+                admitted.truncate(room);
+                *count += admitted.len();
+            }
+            let parent: Arc<str> = Arc::from(url);
+            let entries = admitted
+                .into_iter()
+                .map(|a| {
+                    Entry::url(a.url.as_str(), a.depth, 0, Some(Arc::clone(&parent)))
+                        .with_role(a.role)
+                })
+                .collect();
+            self.add(entries).await?;
+        }
+        let release = out.slot.as_deref().map(|slot| Release {
+            host: &out.host,
+            slot,
+            next_start: now + ms(self.delay_of(&out.host)),
+            answered: status.is_some(),
+        });
+        self.stats.sitemaps.fetch_add(1, Ordering::Relaxed);
+        self.store.finish(&out.entry, "sitemap", release).await?;
+        if out.slot.is_some() {
+            self.released(&out.host, now);
+        }
+        Ok(())
     }
 
     /// Takes the host's next entry (a page to try again, when one is due).
@@ -478,11 +598,17 @@ impl<S: Store> Core<S> {
             return Ok(());
         };
         let now = self.store.now();
-        if self.policy.links && !done.links.is_empty() {
+        if self.policy.links && !(done.links.is_empty() && done.assets.is_empty()) {
             let e = &out.entry;
-            let links = self
-                .policy
-                .admit(&done.url, e.depth, e.hops, done.redirect, &done.links);
+            let links = self.policy.admit(&Finished {
+                url: &done.url,
+                role: e.role,
+                depth: e.depth,
+                hops: e.hops,
+                redirect: done.redirect,
+                links: &done.links,
+                assets: &done.assets,
+            });
             if !links.widened.is_empty() {
                 for host in self.store.widen(&links.widened).await? {
                     self.policy.scope.allow_host(&host);
@@ -492,7 +618,10 @@ impl<S: Store> Core<S> {
             let entries = links
                 .admitted
                 .into_iter()
-                .map(|a| Entry::url(a.url.as_str(), a.depth, a.hops, Some(Arc::clone(&parent))))
+                .map(|a| {
+                    Entry::url(a.url.as_str(), a.depth, a.hops, Some(Arc::clone(&parent)))
+                        .with_role(a.role)
+                })
                 .collect();
             self.add(entries).await?;
         }
@@ -590,11 +719,27 @@ impl<S: Store> Core<S> {
                 (Robots::Unknown, false, Some(t))
             }
         };
+        let mut sitemaps = Vec::new();
+        if let Robots::Known(rules) = &robots {
+            if self.policy.sitemaps {
+                let listed: Vec<String> = rules.sitemaps().to_vec();
+                sitemaps = self
+                    .policy
+                    .admit_sitemap(&format!("{host}/robots.txt"), &listed, true);
+            }
+        }
         if let Some(h) = self.hosts.get_mut(&host) {
             if let Robots::Known(rules) = &robots {
                 h.delay = self.policy.host_delay(rules.crawl_delay());
             }
             h.robots = robots;
+        }
+        if !sitemaps.is_empty() {
+            let entries = sitemaps
+                .into_iter()
+                .map(|a| Entry::url(a.url.as_str(), 0, 0, None).with_role(Role::Sitemap))
+                .collect();
+            self.add(entries).await?;
         }
         self.end_request(&host, &slot, now, answered).await?;
         if let Some(t) = trouble {

@@ -26,13 +26,14 @@ use tokio_util::sync::CancellationToken;
 
 pub(crate) use self::core::{Core, Next};
 use crate::config::Config;
-use crate::http::{build_clients, fetch_small, Clients};
+use crate::http::{build_clients, fetch, fetch_small, Clients, Got, Read, Want};
 use crate::job::{Job, JobError};
 use crate::life::Life;
 use crate::policy::robots::{ROBOTS_LIMIT, ROBOTS_REDIRECTS};
 use crate::policy::{ms, RobotsAnswer};
 pub(crate) use crate::protocol::CrawlStats;
 use crate::protocol::{Failed, NextUrl, PageDone, Retry};
+use crate::sitemap::Sitemap;
 use crate::store::{Store, StoreError};
 
 /// What the actor passes to its driver.
@@ -41,6 +42,8 @@ enum Msg {
     Done(PageDone),
     Failed(Failed, oneshot::Sender<Retry>),
     Robots(Arc<str>, RobotsAnswer),
+    /// A sitemap's URL, the status it answered (if any), and what it lists (if it could be read).
+    Sitemap(String, Option<u16>, Option<Sitemap>),
 }
 
 /// The actor other actors talk to; the work is done by its driver task, one message at a time.
@@ -209,6 +212,7 @@ impl<S: Store + 'static> Driver<S> {
                     }
                 }
                 Next::Robots { host, url } => self.fetch_robots(host, url),
+                Next::Sitemap { url } => self.fetch_sitemap(url),
                 Next::Wait(at) => {
                     // A shared store may get work from other workers at any time: look again.
                     let poll = self
@@ -241,6 +245,7 @@ impl<S: Store + 'static> Driver<S> {
                 let _ = w.send(retry);
             }
             Msg::Robots(host, answer) => self.core.robots(host, answer).await?,
+            Msg::Sitemap(url, status, read) => self.core.sitemap_done(&url, status, read).await?,
         }
         Ok(())
     }
@@ -277,6 +282,45 @@ impl<S: Store + 'static> Driver<S> {
                         &small.message,
                     );
                     let _ = tx.send(Msg::Robots(host, answer));
+                }
+                _ = cancel.cancelled() => {}
+            }
+        });
+    }
+}
+
+impl<S: Store + 'static> Driver<S> {
+    /// Fetches a sitemap on a task of its own (redirects followed, at most the protocol's 50 MiB)
+    /// and reads it on a blocking thread (a large one takes a while to parse); what it lists
+    /// comes back as a message. It ends with the run, whatever the server does.
+    fn fetch_sitemap(&mut self, url: String) {
+        let clients = self
+            .clients
+            .get_or_insert_with(|| build_clients(&self.config))
+            .clone();
+        let config = self.config.clone();
+        let tx = self.tx.clone();
+        let cancel = self.cancel.clone();
+        let alive = self.life.task();
+        actix_rt::spawn(async move {
+            let _alive = alive;
+            let limit = crate::sitemap::MAX_BYTES;
+            let read = async {
+                match fetch(&clients, &config, &url, limit, Want::plain(&config), None).await {
+                    Ok(Got::Body(Read::Memory(body), _)) => {
+                        let parsed =
+                            tokio::task::spawn_blocking(move || crate::sitemap::parse(&body[..]))
+                                .await;
+                        (Some(200), parsed.ok().and_then(Result::ok))
+                    }
+                    Ok(Got::NotFound) => (Some(404), None),
+                    Ok(_) => (Some(200), None),
+                    Err(f) => (f.status, None),
+                }
+            };
+            tokio::select! {
+                (status, map) = read => {
+                    let _ = tx.send(Msg::Sitemap(url, status, map));
                 }
                 _ = cancel.cancelled() => {}
             }

@@ -45,6 +45,8 @@ enum Step {
     /// An attempt failed: status (0: no response, a refused connection), Retry-After in seconds;
     /// expected `later` or `fail`.
     Failed(&'static str, u16, Option<u64>, &'static str),
+    /// A sitemap was read: its status, whether it is an index, what it lists.
+    Sitemap(&'static str, u16, bool, &'static [&'static str]),
 }
 
 use Step::*;
@@ -52,6 +54,39 @@ use Step::*;
 /// The rows: a name, the seeds, and the steps.
 fn rows() -> Vec<(&'static str, Vec<&'static str>, Vec<Step>)> {
     vec![
+        (
+            "sitemaps: the start host's, robots.txt's, an index's; their pages at depth 1",
+            vec!["/"],
+            vec![
+                Next("robots /robots.txt"),
+                Robots(
+                    200,
+                    "User-agent: *\nDisallow: /no/\nSitemap: http://h.test/more.xml\n",
+                ),
+                Next("job /"),
+                Next("sitemap /sitemap.xml"),
+                Next("wait -"),
+                Sitemap("/sitemap.xml", 404, false, &[]),
+                Next("sitemap /more.xml"),
+                Sitemap(
+                    "/more.xml",
+                    200,
+                    true,
+                    &["/deep.xml", "http://elsewhere.test/x.xml"],
+                ),
+                Next("sitemap /deep.xml"),
+                Sitemap(
+                    "/deep.xml",
+                    200,
+                    false,
+                    &["/hidden", "/no/way", "http://elsewhere.test/"],
+                ),
+                Next("job /hidden"),
+                Done("/", 200, &[], false, "ok"),
+                Done("/hidden", 200, &[], false, "ok"),
+                Next("over"),
+            ],
+        ),
         (
             "robots.txt unreachable: retried after 1, 2 s, then the host is given up",
             vec!["/"],
@@ -259,8 +294,9 @@ fn redis() -> Option<Redis> {
     None
 }
 
-fn policy() -> Policy {
+fn policy(sitemaps: bool) -> Policy {
     let spec = CrawlSpec::builder()
+        .sitemaps(sitemaps)
         .seed(format!("{H}/"))
         .max_depth(3)
         .pause_first(Duration::from_secs(1))
@@ -292,8 +328,10 @@ async fn run<S: Store>(
     steps: &[Step],
 ) -> Vec<String> {
     let stats = Arc::new(CrawlStats::default());
+    // Sitemaps only in the rows about them: the others would each read /sitemap.xml first.
+    let sitemaps = steps.iter().any(|s| matches!(s, Sitemap(..)));
     let mut core = Core::new(
-        policy(),
+        policy(sitemaps),
         store,
         "flags".into(),
         100,
@@ -317,6 +355,7 @@ async fn run<S: Store>(
                     }
                     Next::Job(job) => format!("job {}", short(&job.url)),
                     Next::Robots { url, .. } => format!("robots {}", short(&url)),
+                    Next::Sitemap { url } => format!("sitemap {}", short(&url)),
                     // A shared store's full host is looked at again after its poll interval;
                     // the memory store's when a request ends: both wait for an event.
                     Next::Wait(Some(t)) if t == now + 25 => "wait -".into(),
@@ -340,11 +379,26 @@ async fn run<S: Store>(
                 let done = PageDone {
                     url: url(path),
                     links: links.iter().map(|l| url(l)).collect(),
+                    assets: Vec::new(),
                     redirect: *redirect,
                     status: (*code > 0).then_some(*code),
                     outcome,
                 };
                 core.page_done(done).await.unwrap();
+            }
+            Sitemap(path, code, index, locs) => {
+                let read = (*code == 200).then(|| crate::sitemap::Sitemap {
+                    kind: if *index {
+                        crate::sitemap::SitemapKind::Index
+                    } else {
+                        crate::sitemap::SitemapKind::Urls
+                    },
+                    locs: locs.iter().map(|l| url(l)).collect(),
+                    truncated: false,
+                });
+                core.sitemap_done(&url(path), Some(*code), read)
+                    .await
+                    .unwrap();
             }
             Failed(path, code, retry_after, _) => {
                 let f = crate::protocol::Failed {

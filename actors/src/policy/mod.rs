@@ -22,7 +22,7 @@ use std::time::Duration;
 
 pub(crate) use host::{HostState, Readiness, Trouble, TroubleKind, Verdict};
 pub(crate) use robots::{RobotsAnswer, Rules};
-pub(crate) use scope::Scope;
+pub(crate) use scope::{Finished, Scope};
 
 use crate::config::Config;
 use crate::spec::CrawlSpec;
@@ -68,6 +68,10 @@ pub(crate) struct Policy {
     pub give_up_after: u32,
     /// Pages give links (a crawl) or not (a list of jobs shared through Redis).
     pub links: bool,
+    /// Requisites only from their page's host.
+    pub same_host_assets: bool,
+    /// Read the sitemaps of start hosts and of robots.txt.
+    pub sitemaps: bool,
 }
 
 impl Policy {
@@ -88,6 +92,8 @@ impl Policy {
             pause_max: spec.pause_max,
             give_up_after: spec.give_up_after.max(1),
             links: true,
+            same_host_assets: spec.same_host_assets,
+            sitemaps: spec.sitemaps,
         }
     }
 
@@ -111,6 +117,8 @@ impl Policy {
             pause_max: defaults.pause_max,
             give_up_after: defaults.give_up_after,
             links: false,
+            same_host_assets: false,
+            sitemaps: false,
         }
     }
 

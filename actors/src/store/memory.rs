@@ -47,7 +47,7 @@ impl MemoryStore {
         let (journal, Replay { seen, left, done }) = Journal::open(path, resume)?;
         let left = left
             .into_iter()
-            .map(|l| Entry::url(&l.url, l.depth, l.hops, l.parent.map(Arc::from)))
+            .map(|l| Entry::url(&l.url, l.depth, l.hops, l.parent.map(Arc::from)).with_role(l.role))
             .collect();
         let store = MemoryStore {
             seen,
@@ -93,7 +93,7 @@ impl Store for MemoryStore {
             if !self.seen.insert(&e.url) {
                 continue;
             }
-            self.write(|j| j.queued(e.depth, &e.url, e.parent.as_deref(), e.hops));
+            self.write(|j| j.queued(e.depth, &e.url, e.parent.as_deref(), e.hops, e.role));
             added.new += 1;
             added.held.push(e);
         }

@@ -20,7 +20,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::job::Job;
+use crate::job::{Job, Role};
 use crate::names::page_file;
 use crate::policy::{HostState, Millis};
 
@@ -41,6 +41,8 @@ pub(crate) struct Entry {
     pub id: Box<str>,
     /// A job of a list: its own key, file and metadata URL.
     pub list: Option<Box<ListJob>>,
+    /// What it is fetched for.
+    pub role: Role,
 }
 
 /// What a job of a list has that a crawled URL does not.
@@ -63,7 +65,14 @@ impl Entry {
             parent,
             id: "".into(),
             list: None,
+            role: Role::Page,
         }
+    }
+
+    /// A URL fetched for another role than a page's.
+    pub fn with_role(mut self, role: Role) -> Self {
+        self.role = role;
+        self
     }
 
     /// A job of a list.
@@ -98,6 +107,7 @@ impl Entry {
         job.hops = self.hops;
         job.tries = self.tries;
         job.parent = self.parent.as_deref().map(str::to_string);
+        job.role = self.role;
         job
     }
 }

@@ -34,6 +34,7 @@ pub(crate) use shared::JoinError;
 pub use shared::{redact, SharedCrawl};
 
 use super::{Acquire, Added, Clock, Entry, ListJob, Release, Store, StoreError};
+use crate::job::Role;
 use crate::policy::{ms, HostState, Millis};
 use crate::seen::fingerprint;
 use scripts::{ACQUIRE, ADD, FINISH, LEFT, RELEASE, RENEW, SWAP, WIDEN};
@@ -252,6 +253,7 @@ fn entry_of(entry: &StreamId) -> Option<Entry> {
             meta_url: (!meta.is_empty()).then_some(meta),
         }));
     }
+    e.role = Role::of_letter(&entry.get::<String>("r").unwrap_or_default());
     e.id = entry.id.as_str().into();
     Some(e)
 }
@@ -268,7 +270,7 @@ impl Store for RedisStore {
     async fn add(&mut self, entries: Vec<Entry>) -> Result<Added, StoreError> {
         let mut added = Added::default();
         for chunk in entries.chunks(500) {
-            let mut args = Vec::with_capacity(chunk.len() * 9);
+            let mut args = Vec::with_capacity(chunk.len() * 10);
             // The seen buckets are named in ARGV, not KEYS: a shared crawl needs one Redis (not a
             // cluster), as every key of it is touched by one script.
             for e in chunk {
@@ -287,7 +289,7 @@ impl Store for RedisStore {
                     ),
                     None => Default::default(),
                 };
-                args.extend([key, file, meta]);
+                args.extend([key, file, meta, e.role.letter().to_string()]);
             }
             let call = self.call(&ADD, vec![self.stream.clone(), self.stats.clone()], args);
             added.new += self.eval::<u64>(&call).await?;

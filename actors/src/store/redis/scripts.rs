@@ -36,16 +36,16 @@ return ARGV[1]
 });
 
 /// Queues entries not seen before: `HSETNX` in the fingerprint's bucket, `XADD` when new.
-/// KEYS: identity, stream, stats. ARGV: id, then 9 per entry: bucket, field, url, depth, hops,
-/// parent, key, file, meta. Returns how many were new.
+/// KEYS: identity, stream, stats. ARGV: id, then 10 per entry: bucket, field, url, depth, hops,
+/// parent, key, file, meta, role. Returns how many were new.
 pub(super) static ADD: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
 local added = 0
-for i = 2, #ARGV, 9 do
+for i = 2, #ARGV, 10 do
   if redis.call('HSETNX', ARGV[i], ARGV[i+1], 1) == 1 then
     redis.call('XADD', KEYS[2], '*', 'u', ARGV[i+2], 'd', ARGV[i+3], 'h', ARGV[i+4],
-      'p', ARGV[i+5], 'k', ARGV[i+6], 'f', ARGV[i+7], 'm', ARGV[i+8])
+      'p', ARGV[i+5], 'k', ARGV[i+6], 'f', ARGV[i+7], 'm', ARGV[i+8], 'r', ARGV[i+9])
     added = added + 1
   end
 end

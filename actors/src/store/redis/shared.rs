@@ -230,6 +230,8 @@ impl SharedCrawl {
             errors: get("error"),
             skipped: get("skipped"),
             blocked: get("blocked"),
+            fetched: get("fetched"),
+            sitemaps: get("sitemap"),
             workers: get("workers"),
             exists,
         })
