@@ -25,6 +25,11 @@ impl SeenSet {
         self.set.insert(fingerprint(url))
     }
 
+    /// True when `url` was recorded.
+    pub fn contains(&self, url: &str) -> bool {
+        self.set.contains(&fingerprint(url))
+    }
+
     /// How many URLs it holds.
     pub fn len(&self) -> usize {
         self.set.len()

@@ -67,6 +67,8 @@ struct LocalHost {
     in_ready: bool,
     /// Waiting for one of its requests to end (all its slots are taken).
     full: bool,
+    /// Waiting for a robots.txt request to end elsewhere, to ask for its own.
+    robots_turn: bool,
 }
 
 impl LocalHost {
@@ -115,6 +117,8 @@ pub(crate) struct Core<S> {
     sitemaps_read: HashMap<Arc<str>, usize>,
     /// Sitemaps whose host was given up: done without being read.
     sitemap_ends: Vec<Entry>,
+    /// Hosts waiting to ask for their robots.txt, first come first served.
+    robots_turns: VecDeque<Arc<str>>,
 }
 
 /// The most sitemaps one host's sitemap indexes may add to a crawl (the protocol allows 50,000
@@ -157,6 +161,7 @@ impl<S: Store> Core<S> {
             jitter,
             sitemaps_read: HashMap::new(),
             sitemap_ends: Vec::new(),
+            robots_turns: VecDeque::new(),
         }
     }
 
@@ -278,6 +283,15 @@ impl<S: Store> Core<S> {
                 };
                 self.store.finish(&entry, outcome, None).await?;
                 self.push_ready(&key);
+                return Ok(None);
+            }
+            RobotsStep::Fetch if self.robots_out.len() >= self.hold_max / 2 => {
+                // As many robots.txt requests in flight as fetchers, at most: a crawl that meets
+                // a hundred thousand hosts does not open a hundred thousand connections at once.
+                if let Some(h) = self.hosts.get_mut(&key) {
+                    h.robots_turn = true;
+                }
+                self.robots_turns.push_back(key);
                 return Ok(None);
             }
             RobotsStep::Fetch => {
@@ -477,6 +491,7 @@ impl<S: Store> Core<S> {
                     wake: None,
                     in_ready: false,
                     full: false,
+                    robots_turn: false,
                 };
                 self.hosts.insert(Arc::clone(&key), host);
                 key
@@ -503,7 +518,8 @@ impl<S: Store> Core<S> {
         let Some(h) = self.hosts.get_mut(key) else {
             return;
         };
-        let waits = h.wake.is_some() || h.full || matches!(h.robots, Robots::Fetching);
+        let waits =
+            h.wake.is_some() || h.full || h.robots_turn || matches!(h.robots, Robots::Fetching);
         if !h.in_ready && !waits && h.has_work() {
             h.in_ready = true;
             self.ready.push_back(Arc::clone(key));
@@ -599,15 +615,27 @@ impl<S: Store> Core<S> {
         };
         let now = self.store.now();
         if self.policy.links && !(done.links.is_empty() && done.assets.is_empty()) {
+            // A link exactly as a URL seen before (fragment aside) is that URL: it needs no
+            // parsing, no scope check, nothing. The link step writes links in the URL parser's
+            // own form, so on most pages most links are dropped here.
+            let store = &self.store;
+            let fresh = |links: &[String]| -> Vec<String> {
+                links
+                    .iter()
+                    .filter(|l| store.seen(l.split('#').next().unwrap_or(l)) != Some(true))
+                    .cloned()
+                    .collect()
+            };
+            let (links, assets) = (fresh(&done.links), fresh(&done.assets));
             let e = &out.entry;
             let links = self.policy.admit(&Finished {
                 url: &done.url,
                 role: e.role,
                 depth: e.depth,
-                hops: e.hops,
+                hops: u32::from(e.hops),
                 redirect: done.redirect,
-                links: &done.links,
-                assets: &done.assets,
+                links: &links,
+                assets: &assets,
             });
             if !links.widened.is_empty() {
                 for host in self.store.widen(&links.widened).await? {
@@ -648,7 +676,8 @@ impl<S: Store> Core<S> {
             return Ok(Retry::Fail(JobError::new(f.kind, f.message)));
         };
         let slot = out.slot.take();
-        let (host, epoch, tries) = (Arc::clone(&out.host), out.epoch, out.entry.tries + 1);
+        let (host, epoch) = (Arc::clone(&out.host), out.epoch);
+        let tries = u32::from(out.entry.tries) + 1;
         if let Some(slot) = slot {
             self.end_request(&host, &slot, now, false).await?;
         }
@@ -662,7 +691,7 @@ impl<S: Store> Core<S> {
         match self.decide(&host, &trouble, now).await? {
             Verdict::RetryAt(at) => {
                 if let Some(mut out) = self.out.remove(f.url.as_str()) {
-                    out.entry.tries = tries;
+                    out.entry.tries = u8::try_from(tries).unwrap_or(u8::MAX);
                     out.entry.not_before = at;
                     self.handed_out = self.handed_out.saturating_sub(1);
                     self.hold(out.entry, now);
@@ -699,6 +728,13 @@ impl<S: Store> Core<S> {
         let Some(RobotsOut { slot, epoch }) = self.robots_out.remove(&host) else {
             return Ok(());
         };
+        // The next host waiting for its turn may ask for its own now.
+        if let Some(next) = self.robots_turns.pop_front() {
+            if let Some(h) = self.hosts.get_mut(&next) {
+                h.robots_turn = false;
+            }
+            self.push_ready(&next);
+        }
         let now = self.store.now();
         let (robots, answered, trouble) = match answer {
             RobotsAnswer::Rules(body) => {
@@ -780,9 +816,9 @@ impl<S: Store> Core<S> {
         }
         let mut ids: Vec<&str> = Vec::new();
         for h in self.hosts.values() {
-            ids.extend(h.queue.iter().chain(&h.later).map(|e| &*e.id));
+            ids.extend(h.queue.iter().chain(&h.later).map(Entry::id));
         }
-        ids.extend(self.out.values().map(|o| &*o.entry.id));
+        ids.extend(self.out.values().map(|o| o.entry.id()));
         let mut slots: Vec<(&str, &str)> = self
             .out
             .values()

@@ -93,11 +93,23 @@ impl Store for MemoryStore {
             if !self.seen.insert(&e.url) {
                 continue;
             }
-            self.write(|j| j.queued(e.depth, &e.url, e.parent.as_deref(), e.hops, e.role));
+            self.write(|j| {
+                j.queued(
+                    e.depth,
+                    &e.url,
+                    e.parent.as_deref(),
+                    u32::from(e.hops),
+                    e.role,
+                )
+            });
             added.new += 1;
             added.held.push(e);
         }
         Ok(added)
+    }
+
+    fn seen(&self, url: &str) -> Option<bool> {
+        Some(self.seen.contains(url))
     }
 
     async fn take(&mut self, _n: usize) -> Result<Vec<Entry>, StoreError> {

@@ -24,25 +24,33 @@ use crate::job::{Job, Role};
 use crate::names::page_file;
 use crate::policy::{HostState, Millis};
 
-/// A URL waiting to be fetched, as this worker holds it (kept small: a crawl may hold millions).
+/// A URL waiting to be fetched, as this worker holds it (kept small: a crawl may hold millions;
+/// 56 bytes besides the URL itself).
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
     pub url: Box<str>,
-    pub depth: u32,
-    /// Redirects in a row that led here.
-    pub hops: u32,
-    /// Attempts already made.
-    pub tries: u32,
+    /// The page it was found on (one allocation shared by all its links).
+    pub parent: Option<Arc<str>>,
+    /// What only some entries have: a store id, a list's job.
+    extra: Option<Box<Extra>>,
     /// Not handed out before this (a page tried again later).
     pub not_before: Millis,
-    /// The page it was found on.
-    pub parent: Option<Arc<str>>,
-    /// The store's id of the entry (the stream entry's in Redis; empty in memory).
-    pub id: Box<str>,
-    /// A job of a list: its own key, file and metadata URL.
-    pub list: Option<Box<ListJob>>,
+    pub depth: u32,
+    /// Redirects in a row that led here (at most `--max-redirects`, itself a byte).
+    pub hops: u8,
+    /// Attempts already made (counted up to 255).
+    pub tries: u8,
     /// What it is fetched for.
     pub role: Role,
+}
+
+/// The rarer parts of an [`Entry`].
+#[derive(Debug, Clone, Default)]
+struct Extra {
+    /// The store's id of the entry (the stream entry's in Redis).
+    id: Box<str>,
+    /// A job of a list: its own key, file and metadata URL.
+    list: Option<ListJob>,
 }
 
 /// What a job of a list has that a crawled URL does not.
@@ -58,15 +66,28 @@ impl Entry {
     pub fn url(url: &str, depth: u32, hops: u32, parent: Option<Arc<str>>) -> Self {
         Entry {
             url: url.into(),
-            depth,
-            hops,
-            tries: 0,
-            not_before: 0,
             parent,
-            id: "".into(),
-            list: None,
+            extra: None,
+            not_before: 0,
+            depth,
+            hops: u8::try_from(hops).unwrap_or(u8::MAX),
+            tries: 0,
             role: Role::Page,
         }
+    }
+
+    /// A job of a list.
+    pub fn of_job(job: &Job) -> Self {
+        let mut e = Entry::url(&job.url, 0, 0, None);
+        e.extra = Some(Box::new(Extra {
+            id: "".into(),
+            list: Some(ListJob {
+                key: job.key.clone(),
+                file: job.file.clone(),
+                meta_url: job.meta_url.clone(),
+            }),
+        }));
+        e
     }
 
     /// A URL fetched for another role than a page's.
@@ -75,21 +96,27 @@ impl Entry {
         self
     }
 
-    /// A job of a list.
-    pub fn of_job(job: &Job) -> Self {
-        Entry {
-            list: Some(Box::new(ListJob {
-                key: job.key.clone(),
-                file: job.file.clone(),
-                meta_url: job.meta_url.clone(),
-            })),
-            ..Entry::url(&job.url, 0, 0, None)
-        }
+    /// The store's id of the entry (empty in memory).
+    pub fn id(&self) -> &str {
+        self.extra.as_ref().map_or("", |x| &x.id)
+    }
+
+    pub fn set_id(&mut self, id: &str) {
+        self.extra.get_or_insert_with(Box::default).id = id.into();
+    }
+
+    /// The list's job this entry is, if it is one.
+    pub fn list(&self) -> Option<&ListJob> {
+        self.extra.as_ref().and_then(|x| x.list.as_ref())
+    }
+
+    pub fn set_list(&mut self, list: ListJob) {
+        self.extra.get_or_insert_with(Box::default).list = Some(list);
     }
 
     /// The job to hand out.
     pub fn job(&self) -> Job {
-        let mut job = match &self.list {
+        let mut job = match self.list() {
             Some(l) => {
                 let job = Job::new(l.key.clone(), &*self.url, l.file.clone());
                 match &l.meta_url {
@@ -104,8 +131,8 @@ impl Entry {
             }
         };
         job.depth = self.depth;
-        job.hops = self.hops;
-        job.tries = self.tries;
+        job.hops = u32::from(self.hops);
+        job.tries = u32::from(self.tries);
         job.parent = self.parent.as_deref().map(str::to_string);
         job.role = self.role;
         job
@@ -202,6 +229,13 @@ pub(crate) trait Store {
     /// Records the entries whose URL this crawl has not seen and queues them.
     async fn add(&mut self, entries: Vec<Entry>) -> Result<Added, StoreError>;
 
+    /// Whether this crawl has seen `url` (exactly as written), when the store can tell at once
+    /// (`None`: ask [`Store::add`]). Lets the frontier skip the work of a link seen before,
+    /// which most links of most pages are.
+    fn seen(&self, _url: &str) -> Option<bool> {
+        None
+    }
+
     /// Up to `n` queued entries for this worker to hold.
     async fn take(&mut self, n: usize) -> Result<Vec<Entry>, StoreError>;
 
@@ -260,4 +294,13 @@ pub(crate) trait Store {
         ids: &[&str],
         slots: &[(&str, &str)],
     ) -> Result<(Duration, Vec<Entry>), StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_entry_is_small() {
+        // What each queued URL costs besides its URL (and the seen-set's fingerprint).
+        assert!(std::mem::size_of::<super::Entry>() <= 56);
+    }
 }

@@ -215,7 +215,7 @@ impl RedisStore {
         for entry in reply.claimed {
             let Some(e) = entry_of(&entry) else { continue };
             let mut incr = redis::cmd("HINCRBY");
-            incr.arg(&self.claims).arg(&entry.id).arg(1);
+            incr.arg(&self.claims).arg(entry.id.as_str()).arg(1);
             let claims: u64 = self.run(&incr, None).await?;
             if claims > u64::from(self.shared.max_claims) {
                 // Every worker that took it died: it ends as an error rather than in a loop.
@@ -247,14 +247,14 @@ fn entry_of(entry: &StreamId) -> Option<Entry> {
     );
     if !key.is_empty() {
         let meta: String = entry.get("m").unwrap_or_default();
-        e.list = Some(Box::new(ListJob {
+        e.set_list(ListJob {
             key,
             file: entry.get::<String>("f").unwrap_or_default().into(),
             meta_url: (!meta.is_empty()).then_some(meta),
-        }));
+        });
     }
     e.role = Role::of_letter(&entry.get::<String>("r").unwrap_or_default());
-    e.id = entry.id.as_str().into();
+    e.set_id(&entry.id);
     Some(e)
 }
 
@@ -281,7 +281,7 @@ impl Store for RedisStore {
                 args.push(e.depth.to_string());
                 args.push(e.hops.to_string());
                 args.push(e.parent.as_deref().unwrap_or_default().to_string());
-                let (key, file, meta) = match &e.list {
+                let (key, file, meta) = match e.list() {
                     Some(l) => (
                         l.key.clone(),
                         l.file.to_string_lossy().into_owned(),
@@ -430,7 +430,7 @@ impl Store for RedisStore {
             ],
             vec![
                 GROUP.to_string(),
-                entry.id.to_string(),
+                entry.id().to_string(),
                 outcome.to_string(),
                 token.to_string(),
                 next.to_string(),
