@@ -121,6 +121,7 @@
 #![warn(missing_docs)]
 
 pub mod archive;
+mod archivist;
 mod bar;
 mod body;
 mod config;
@@ -135,6 +136,7 @@ mod life;
 mod names;
 mod policy;
 mod protocol;
+mod recording;
 mod reporter;
 mod run;
 mod seen;

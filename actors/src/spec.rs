@@ -34,6 +34,7 @@ pub struct CrawlSpec {
     pub(crate) journal: Option<PathBuf>,
     pub(crate) index: Option<PathBuf>,
     pub(crate) resume: bool,
+    pub(crate) warc: Option<crate::archive::WarcOptions>,
 }
 
 impl std::fmt::Debug for CrawlSpec {
@@ -51,6 +52,7 @@ impl std::fmt::Debug for CrawlSpec {
             .field("pause_max", &self.pause_max)
             .field("give_up_after", &self.give_up_after)
             .field("journal", &self.journal)
+            .field("warc", &self.warc)
             .finish_non_exhaustive()
     }
 }
@@ -122,6 +124,7 @@ impl CrawlSpec {
             journal: None,
             index: None,
             resume: false,
+            warc: None,
         }
     }
 
@@ -271,6 +274,17 @@ impl CrawlSpecBuilder {
     /// Go on from the journal instead of starting afresh (a missing journal starts afresh).
     pub fn resume(mut self, yes: bool) -> Self {
         self.spec.resume = yes;
+        self
+    }
+
+    /// Record every exchange of the crawl (pages, assets, robots.txt, redirects, 404s, error
+    /// responses) in a web archive: WARC/1.1 `request` and `response` records in `.warc.gz` files
+    /// named, sized and indexed as `opts` says (see [`crate::archive`]), whether or not the sink
+    /// stores anything. The files' `warcinfo` records name flags and the crawl's options. A
+    /// resumed crawl starts a new file; in a shared crawl each worker writes its own files, under
+    /// the prefix `{prefix}-{worker}` ([`SharedCrawl::consumer_name`](crate::SharedCrawl)).
+    pub fn warc(mut self, opts: crate::archive::WarcOptions) -> Self {
+        self.spec.warc = Some(opts);
         self
     }
 

@@ -114,6 +114,7 @@ fn write_all(writer: &mut WarcWriter) -> Vec<(String, Vec<u8>, Vec<u8>, Written)
             ip: Some(Ipv4Addr::new(93, 184, 215, 14).into()),
             request: &request,
             response_head: &s.head,
+            truncated: None,
         };
         let written = writer
             .write_exchange(&ex, &mut Cursor::new(&s.body))
@@ -134,6 +135,7 @@ fn write_all(writer: &mut WarcWriter) -> Vec<(String, Vec<u8>, Vec<u8>, Written)
         ip: None,
         request: &request,
         response_head: head.as_bytes(),
+        truncated: None,
     };
     let written = writer.write_exchange(&ex, &mut spool).unwrap();
     out.push((BIG_URL.to_string(), big.clone(), big, written));
@@ -329,6 +331,7 @@ fn files_rotate_and_a_restart_never_touches_a_closed_file() {
             ip: None,
             request: &request,
             response_head: b"HTTP/1.1 200 OK\r\n\r\n",
+            truncated: None,
         };
         writer.write_exchange(&ex, &mut Cursor::new(&body)).unwrap();
     }
@@ -356,6 +359,7 @@ fn files_rotate_and_a_restart_never_touches_a_closed_file() {
         ip: None,
         request: &request,
         response_head: b"HTTP/1.1 200 OK\r\n\r\n",
+        truncated: None,
     };
     again.write_exchange(&ex, &mut Cursor::new(b"x")).unwrap();
     let second = again.finish().unwrap();
@@ -445,6 +449,7 @@ fn a_body_that_fails_leaves_no_trace() {
         ip: None,
         request: &request,
         response_head: b"HTTP/1.1 200 OK\r\n\r\n",
+        truncated: None,
     };
     writer
         .write_exchange(&ex("http://example.com/1"), &mut Cursor::new(b"one"))

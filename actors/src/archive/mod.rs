@@ -130,6 +130,32 @@ impl WarcOptions {
         self
     }
 
+    /// The same options for one worker of several sharing the folder: the prefix becomes
+    /// `{prefix}-{worker}` (made safe as in [`WarcOptions::new`]).
+    pub fn worker(self, worker: &str) -> Self {
+        let prefix = format!("{}-{worker}", self.prefix);
+        let safe = WarcOptions::new(&self.dir, &prefix).prefix;
+        WarcOptions {
+            prefix: safe,
+            ..self
+        }
+    }
+
+    /// The folder the files go in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The prefix of the files' names.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The size at which a file is closed.
+    pub fn max_file_size(&self) -> u64 {
+        self.max_size
+    }
+
     /// The `software` of the `warcinfo` records (default `flags/{version}`).
     pub fn software(mut self, software: impl Into<String>) -> Self {
         self.software = software.into();
@@ -158,6 +184,27 @@ pub struct Exchange<'a> {
     /// The response's status line and headers as received, with their blank line.
     /// `Transfer-Encoding` is dropped from it (see [`warc::response_head`]).
     pub response_head: &'a [u8],
+    /// Set when the body given is not the whole body the server sent: the reason
+    /// (`WARC-Truncated`: `length`, `time`, `disconnect` or `unspecified`).
+    pub truncated: Option<&'a str>,
+}
+
+/// What a crawl's archive holds when the crawl is over ([`Summary::archive`](crate::Summary)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ArchiveSummary {
+    /// Exchanges recorded (a request and a response record each).
+    pub exchanges: u64,
+    /// Of those, the ones whose body is not all the server sent (`WARC-Truncated`).
+    pub truncated: u64,
+    /// Exchanges that could not be recorded (each left no trace in the files).
+    pub failed: u64,
+    /// The first thing that went wrong, if anything did.
+    pub error: Option<String>,
+    /// The files written, under their final names (each with its `.cdxj` beside it).
+    pub files: Vec<PathBuf>,
+    /// Their size on disk.
+    pub bytes: u64,
 }
 
 /// Where a record is: its gzip member in a file.
@@ -270,6 +317,9 @@ impl WarcWriter {
         response.push("Content-Type", "application/http;msgtype=response");
         response.push("WARC-Payload-Digest", payload_digest.clone());
         response.push("WARC-Block-Digest", block_digest);
+        if let Some(why) = exchange.truncated {
+            response.push("WARC-Truncated", why);
+        }
 
         let result = (|| {
             let file = self
