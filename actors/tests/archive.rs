@@ -2,8 +2,8 @@
 //! warcio (`warcio check`, `warcio index`, `warcio extract`) and pywb (replay of a page from a
 //! collection, through pywb's own index and through ours).
 //!
-//! `pip install warcio pywb` puts both on PATH; without them those parts print `SKIPPED: …` and
-//! pass. Run: `cargo test -p flags-actors --test archive -- --nocapture`.
+//! `pip install warcio pywb` puts both on PATH (`.ci/run` installs them in a virtualenv and names
+//! its `bin` in `FLAGS_ARCHIVE_TOOLS`); without them those parts print `SKIPPED: …` and pass. Run: `cargo test -p flags-actors --test archive -- --nocapture`.
 
 use std::fs;
 use std::io::{Cursor, Read, Seek, SeekFrom, Write};
@@ -632,10 +632,14 @@ fn get(port: u16, path: &str, deadline: Instant) -> (u16, Vec<u8>) {
     }
 }
 
+/// A tool in `FLAGS_ARCHIVE_TOOLS` (the virtualenv `.ci/run` installs warcio and pywb into), or
+/// on PATH.
 fn which(cmd: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(cmd))
-            .find(|p| p.is_file())
-    })
+    let mut dirs: Vec<PathBuf> = std::env::var_os("FLAGS_ARCHIVE_TOOLS")
+        .map(|d| vec![PathBuf::from(d)])
+        .unwrap_or_default();
+    if let Some(paths) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&paths));
+    }
+    dirs.into_iter().map(|p| p.join(cmd)).find(|p| p.is_file())
 }
