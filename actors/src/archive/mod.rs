@@ -542,18 +542,26 @@ fn write_record<R: Read + ?Sized>(
         count: 0,
     };
     members.begin(&mut out, head.len() as u64 + len + 4)?;
+    // The block's first bytes are read before anything is compressed, so a large one can be
+    // sampled (see `Members`).
+    let mut first = 0;
+    let want = buf.len().min(usize::try_from(len).unwrap_or(usize::MAX));
+    while first < want {
+        match block.read(&mut buf[first..want]) {
+            Ok(0) => return Err(shorter()),
+            Ok(n) => first += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    members.sample(&buf[..first])?;
     members.write(&mut out, head)?;
-    let mut left = len;
+    members.write(&mut out, &buf[..first])?;
+    let mut left = len - first as u64;
     while left > 0 {
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
         let n = match block.read(&mut buf[..want]) {
-            Ok(0) => {
-                // The body changed between its digest and now: the record would lie.
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the body ended before the length its digest was taken over",
-                ));
-            }
+            Ok(0) => return Err(shorter()),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
@@ -566,6 +574,14 @@ fn write_record<R: Read + ?Sized>(
     let length = out.count;
     file.pos += length;
     Ok((start, length))
+}
+
+/// The body changed between its digest and its record: the record would lie.
+fn shorter() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the body ended before the length its digest was taken over",
+    )
 }
 
 /// Counts the bytes written through it.
