@@ -3,9 +3,14 @@
 //!
 //! The crawl's journal is `DIR/.flags-crawl.journal`: written as pages complete, so the same
 //! command with `--resume` goes on after any stop, `kill -9` included.
+//!
+//! With `--warc FILE`, every exchange is also recorded in a web archive ([`warc_options`] says
+//! where its files go).
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use flags_actors::archive::WarcOptions;
 use flags_actors::{CrawlSpec, Crawler, DirSink, Event, HtmlLinks, Progress, Summary};
 
 use crate::cli::{SiteCrawlArgs, UsageError};
@@ -94,6 +99,10 @@ pub fn run(args: &SiteCrawlArgs) -> u8 {
             .index(checked.dest.join(INDEX))
             .resume(args.resume),
     };
+    let spec = match &args.warc {
+        Some(file) => spec.warc(warc_options(file, args.warc_max_size)),
+        None => spec,
+    };
     let spec = match spec.build() {
         Ok(s) => s,
         Err(e) => {
@@ -151,7 +160,36 @@ pub fn run(args: &SiteCrawlArgs) -> u8 {
         }
     };
     report(&summary, args.common.json, started.elapsed());
-    exit_code(&summary)
+    let code = exit_code(&summary);
+    match &summary.archive {
+        // An exchange that could not be recorded is a failure of the run, like a page.
+        Some(a) if code == 0 && (a.failed > 0 || a.error.is_some()) => 1,
+        _ => code,
+    }
+}
+
+/// Where the files of `--warc FILE` go: beside FILE, named after it without a `.warc.gz` or
+/// `.warc` ending (`crawls/site.warc.gz` gives `crawls/site-{timestamp}-{serial}.warc.gz`); an
+/// existing folder gets `crawl-…` files inside. Characters other than ASCII letters, digits, `-`,
+/// `_` and `.` in the name become `_`.
+pub fn warc_options(file: &Path, max_size: u64) -> WarcOptions {
+    let (dir, prefix) = if file.is_dir() {
+        (file.to_path_buf(), "crawl".to_string())
+    } else {
+        let name = file.file_name().map_or_else(String::new, |n| {
+            let n = n.to_string_lossy();
+            let n = n.strip_suffix(".gz").unwrap_or(&n);
+            n.strip_suffix(".warc").unwrap_or(n).to_string()
+        });
+        let dir = file
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        (dir.to_path_buf(), name)
+    };
+    WarcOptions::new(dir, &prefix)
+        .max_size(max_size)
+        .software(format!("flags/{}", env!("CARGO_PKG_VERSION")))
 }
 
 /// Checks the arguments: the spec (without its journal yet) and the shared options.
@@ -181,6 +219,9 @@ fn plan(
     }
     if args.give_up_after == 0 {
         return Err(usage("--give-up-after N must be >= 1".into()));
+    }
+    if args.warc_max_size == 0 {
+        return Err(usage("--warc-max-size BYTES must be >= 1".into()));
     }
     if args.common.redis.is_some() && (args.resume || args.max_pages.is_some()) {
         return Err(usage(
@@ -286,6 +327,16 @@ fn report(s: &Summary, json: bool, elapsed: Duration) {
             "elapsed": elapsed.as_secs_f64(),
         });
         shared_json(s, &mut line);
+        if let Some(a) = &s.archive {
+            line["warc"] = serde_json::json!({
+                "exchanges": a.exchanges,
+                "truncated": a.truncated,
+                "failed": a.failed,
+                "error": a.error,
+                "files": a.files,
+                "bytes": a.bytes,
+            });
+        }
         out(line);
         return;
     }
@@ -315,5 +366,42 @@ fn report(s: &Summary, json: bool, elapsed: Duration) {
         }
     }
     shared_lines(s, "page");
+    if let Some(a) = &s.archive {
+        warc_lines(a);
+    }
     out(format_args!("Elapsed time: {:.2}s", elapsed.as_secs_f64()));
+}
+
+/// What the web archive holds: `WARC: 812 exchanges in 2 files (1.4 MB): first … last`.
+fn warc_lines(a: &flags_actors::archive::ArchiveSummary) {
+    let files = match a.files.as_slice() {
+        [] => "no file".to_string(),
+        [one] => format!("1 file ({}): {}", mega(a.bytes), one.display()),
+        [first, .., last] => format!(
+            "{} files ({}): {} … {}",
+            a.files.len(),
+            mega(a.bytes),
+            first.display(),
+            last.display()
+        ),
+    };
+    let truncated = match a.truncated {
+        0 => String::new(),
+        n => format!(", {n} cut short"),
+    };
+    out(format_args!(
+        "WARC: {} exchanges{truncated} in {files}",
+        a.exchanges
+    ));
+    if a.failed > 0 || a.error.is_some() {
+        eprintln!(
+            "flags: WARC: {} exchanges could not be recorded: {}",
+            a.failed,
+            a.error.as_deref().unwrap_or("unknown error")
+        );
+    }
+}
+
+fn mega(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
 }

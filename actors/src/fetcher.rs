@@ -7,7 +7,8 @@
 //! writer reports that job), or [`Finished`] to the reporter with any other outcome, awaited;
 //! [`Failed`] to the frontier when an attempt in a crawl failed in a way that may pass (the
 //! frontier's policy answers: later, or the error it ends with); [`FetcherGone`] to the supervisor
-//! when the actor is dropped, however that happens. A store permit, taken before handing a body
+//! when the actor is dropped, however that happens. In a crawl that keeps a web archive, its
+//! client records every exchange (`recording`: `ArchivePieces`, `Archive` to the archivist). A store permit, taken before handing a body
 //! over, makes a slow disk slow the crawl down instead of growing a queue.
 //!
 //! The HTTP of a job is in `http`. A plain list of jobs is retried here, with backoff; a crawl's
@@ -20,6 +21,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -40,6 +42,7 @@ use crate::protocol::{
     Append, Assignment, ExistingPage, Exists, Failed, FetcherGone, Finished, NextJob, PageInfo,
     Peers, Release, Retry, Save,
 };
+use crate::recording::ArchiveTap;
 
 /// What every fetcher of a run shares.
 pub(crate) struct Shared {
@@ -53,6 +56,8 @@ pub(crate) struct Shared {
     pub life: Life,
     /// Set when a frontier hands out the jobs (a crawl, or a list shared through Redis).
     pub crawl: Option<CrawlHooks>,
+    /// Where every exchange is recorded, when the crawl keeps a web archive.
+    pub archive: Option<ArchiveTap>,
 }
 
 /// What a frontier adds to a run.
@@ -107,10 +112,16 @@ impl Actor for Fetcher {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.shared.life.born();
+        // Every exchange of this fetcher (redirects, 404s, error bodies included) is recorded
+        // by the http layer through the client, whatever becomes of the body.
+        let client = match &self.shared.archive {
+            Some(tap) => self.client.clone().recording(Rc::new(tap.clone())),
+            None => self.client.clone(),
+        };
         let work = work_loop(
             self.id,
             Arc::clone(&self.shared),
-            self.client.clone(),
+            client,
             self.supervisor.clone(),
         );
         // When the run ends, whatever this fetcher is doing (a request, a backoff sleep) is

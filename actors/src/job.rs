@@ -312,6 +312,9 @@ pub struct Summary {
     /// Why the crawl could not go on, when it could not: its state vanished from Redis, or Redis
     /// stopped answering for too long. Such a run is never complete.
     pub lost: Option<String>,
+    /// In a crawl that keeps a web archive ([`CrawlSpecBuilder::warc`](crate::CrawlSpecBuilder::warc)):
+    /// what it holds.
+    pub archive: Option<crate::archive::ArchiveSummary>,
 }
 
 impl Summary {

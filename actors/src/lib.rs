@@ -7,14 +7,16 @@
 //!
 //! ```text
 //!  layer 4  run        Crawler: wiring, shutdown (a future), the public handles
-//!  layer 3  actors     supervisor · fetcher · writer · reporter (+ bar) · frontier
+//!  layer 3  actors     supervisor · fetcher · writer · reporter (+ bar) · frontier · archivist
 //!                         │ talk only through
 //!  layer 2  protocol   every message between actors; actors hold Recipient<M>
+//!           recording  the web archive's tap on the HTTP clients (sends protocol messages)
 //!  layer 1  policy     what a crawl decides: scope, depth, redirect chains, robots.txt,
 //!                      politeness, pauses, give-up rules (pure: events + clock → decisions)
 //!           store      where a crawl's state is kept: memory (+ journal) | Redis (shared)
 //!           http, wire the HTTP of one request (knows no actor) | the connections under awc
-//!  layer 0  job, body, config, spec, sink, extract, names, seen, journal, life, source
+//!  layer 0  job, body, config, spec, sink, extract, names, seen, journal, life, source,
+//!           archive (WARC/1.1 files and CDXJ indexes)
 //! ```
 //!
 //! The actors, and what travels between them (all in `protocol`):
@@ -53,6 +55,9 @@
 //!   resume after any stop) or `store::redis` ([`SharedCrawl`]: the same state in Redis Streams,
 //!   leases that move a dead worker's jobs to the others, the crawl's identity).
 //! - `policy` is the crawl's rule book, written once: both stores decide alike.
+//! - `archivist` writes the crawl's web archive ([`archive`], [`CrawlSpecBuilder::warc`]) on a
+//!   thread of its own; the fetchers' and the frontier's HTTP clients record every exchange
+//!   through `recording`'s tap, so the archive holds what was fetched whatever the sink keeps.
 //! - `http` is the HTTP of one request; `wire` sits under awc, on every connection: it lets a
 //!   request that met a stale keep-alive connection be sent again at once on a fresh one, retires
 //!   connections an HTTP/1.0 server closes, reads bodies that end with the connection, and opens
@@ -121,6 +126,7 @@
 #![warn(missing_docs)]
 
 pub mod archive;
+mod archivist;
 mod bar;
 mod body;
 mod config;
@@ -135,6 +141,7 @@ mod life;
 mod names;
 mod policy;
 mod protocol;
+mod recording;
 mod reporter;
 mod run;
 mod seen;

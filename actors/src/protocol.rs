@@ -211,3 +211,37 @@ pub(crate) struct CrawlStats {
     /// Why the crawl could not go on, when its state was lost.
     pub lost: std::sync::Mutex<Option<String>>,
 }
+
+// ---- to the archivist ------------------------------------------------------------------------
+
+/// The start of a large body being recorded for the web archive: an anonymous temp file beside
+/// the archive (deleted by the system when closed), and its length.
+#[derive(Debug)]
+pub(crate) struct Spool {
+    pub file: std::fs::File,
+    pub len: u64,
+}
+
+/// Append `pieces` to the spool of a body being recorded (a new spool when `spool` is `None`);
+/// answered with the spool, or why it could not be written. Awaited, so a slow archive slows the
+/// crawl instead of holding bodies in memory.
+#[derive(Message)]
+#[rtype(result = "Result<Spool, String>")]
+pub(crate) struct ArchivePieces {
+    pub spool: Option<Spool>,
+    pub pieces: Vec<Bytes>,
+}
+
+/// Record one exchange in the web archive: its heads, then its body (the spool, if it has one,
+/// then `pieces`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Archive {
+    pub exchange: crate::http::Captured,
+    pub spool: Option<Spool>,
+    pub pieces: Vec<Bytes>,
+    /// Set when the body is not all the server sent.
+    pub cut: Option<crate::http::Cut>,
+    /// Held until the exchange is written: bounds the exchanges between fetchers and the disk.
+    pub permit: OwnedSemaphorePermit,
+}

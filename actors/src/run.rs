@@ -3,7 +3,9 @@
 //!
 //! The wiring: the reporter and the writer first (every outcome goes to the reporter), then the
 //! frontier when there is one (a crawl, or a list shared through Redis), then the supervisor, which
-//! starts the fetchers. Shutdown is a future: the run waits for the summary, or for its shutdown
+//! starts the fetchers. A crawl that keeps a web archive opens it before anything is fetched and
+//! starts its archivist before the frontier; the fetchers' and the frontier's clients record
+//! through its tap, and the run returns only once the archive's last file is closed. Shutdown is a future: the run waits for the summary, or for its shutdown
 //! future (or [`CancelHandle`]), then for the grace period, then for the stores under way, then for
 //! every actor and task of the run to end; nothing polls.
 
@@ -20,6 +22,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
+use crate::archive::{WarcOptions, WarcWriter};
+use crate::archivist::{with_crawl_info, ArchiveStats, Archivist};
 use crate::config::Config;
 use crate::extract::Extract;
 use crate::fetcher::{CrawlHooks, Shared};
@@ -29,6 +33,7 @@ use crate::job::{Event, Job, Summary};
 use crate::life::{panic_message, Life};
 use crate::policy::Policy;
 use crate::protocol::{CrawlStats, Failed, Finalize, NextUrl, PageDone, Peers, Stop};
+use crate::recording::ArchiveTap;
 use crate::reporter::{CrawlLink, Listener, Reporter};
 use crate::sink::Sink;
 use crate::spec::{CrawlSpec, SaveRules};
@@ -81,6 +86,9 @@ pub enum CrawlError {
     /// started with other options.
     #[error("{0}")]
     Refused(String),
+    /// The web archive could not be opened (its folder cannot be made or written).
+    #[error("web archive: {0}")]
+    Archive(String),
 }
 
 impl From<JoinError> for CrawlError {
@@ -172,6 +180,8 @@ impl Crawler {
         spec: CrawlSpec,
         shutdown: impl Future<Output = ()>,
     ) -> Result<Summary, CrawlError> {
+        // First: an archive that cannot be written stops the crawl before anything is.
+        let archive = self.open_archive(&spec, spec.warc.clone())?;
         let (store, done) = match &spec.journal {
             Some(path) => MemoryStore::journalled(Clock::real(0), path, spec.resume)
                 .map_err(|e| CrawlError::Journal(e.to_string()))?,
@@ -190,9 +200,26 @@ impl Crawler {
         core.set_done(done);
         let save = spec.save.clone();
         let source = self
-            .frontier(core, seeds, extractor, ending, index, save)
+            .frontier(core, seeds, extractor, ending, index, save, archive)
             .await?;
         Ok(self.go(source, shutdown).await)
+    }
+
+    /// The crawl's web archive, opened (what a killed run with the same prefix left is finished
+    /// first), with the crawl's options in its `warcinfo` records.
+    fn open_archive(
+        &self,
+        spec: &CrawlSpec,
+        opts: Option<WarcOptions>,
+    ) -> Result<Option<(WarcWriter, PathBuf)>, CrawlError> {
+        let Some(opts) = opts else {
+            return Ok(None);
+        };
+        let dir = opts.dir().to_path_buf();
+        let opts = with_crawl_info(opts, spec, &self.config);
+        let writer = Archivist::open(opts)
+            .map_err(|e| CrawlError::Archive(format!("{}: {e}", dir.display())))?;
+        Ok(Some((writer, dir)))
     }
 
     /// The crawl's index, when its spec keeps one: read first when the crawl goes on from an
@@ -229,11 +256,17 @@ impl Crawler {
         identity.extend(spec.identity());
         let mut policy = Policy::crawl(&spec, &self.config);
         policy.max_pages = None;
-        let crawl = (
-            Some(Arc::clone(&spec.extractor)),
-            spec.index.clone(),
-            spec.save.clone(),
-        );
+        let archive = spec
+            .warc
+            .clone()
+            .map(|o| (o.worker(shared.consumer_name()), spec.clone()));
+        let crawl = CrawlParts {
+            extractor: Some(Arc::clone(&spec.extractor)),
+            index: spec.index.clone(),
+            save: spec.save.clone(),
+            // Each worker writes files of its own, which may share a folder with the others'.
+            archive,
+        };
         self.shared(policy, seeds(&spec), identity, crawl, shared, shutdown)
             .await
     }
@@ -266,7 +299,7 @@ impl Crawler {
             ("the list of jobs", format!("{:x}", digest.finalize())),
         ];
         let policy = Policy::list(&self.config);
-        let crawl = (None, None, SaveRules::default());
+        let crawl = CrawlParts::default();
         self.shared(policy, entries, identity, crawl, shared, shutdown)
             .await
     }
@@ -276,19 +309,31 @@ impl Crawler {
         policy: Policy,
         seeds: Vec<Entry>,
         identity: Vec<(&'static str, String)>,
-        (extractor, index, save): (Option<Arc<dyn Extract>>, Option<PathBuf>, SaveRules),
+        crawl: CrawlParts,
         shared: SharedCrawl,
         shutdown: impl Future<Output = ()>,
     ) -> Result<Summary, CrawlError> {
         let ending = CancellationToken::new();
         let store = RedisStore::join(shared.clone(), &identity, ending.clone()).await?;
         // Only once the crawl accepted this worker: a refused worker writes nothing.
-        let index = self.open_index(index.as_deref(), false)?;
+        let archive = match crawl.archive {
+            Some((opts, spec)) => self.open_archive(&spec, Some(opts))?,
+            None => None,
+        };
+        let index = self.open_index(crawl.index.as_deref(), false)?;
         let stats = Arc::new(CrawlStats::default());
         let core = self.core(policy, store, &stats);
         let sink = Arc::clone(&self.sink);
         let source = self
-            .frontier(core, seeds, extractor, ending, index, save)
+            .frontier(
+                core,
+                seeds,
+                crawl.extractor,
+                ending,
+                index,
+                crawl.save,
+                archive,
+            )
             .await?;
         let mut summary = self.go(source, shutdown).await;
         if let Ok(status) = shared.status().await {
@@ -320,7 +365,8 @@ impl Crawler {
         Core::new(policy, store, agent, hold, Arc::clone(stats), jitter)
     }
 
-    /// Seeds the frontier and starts it.
+    /// Seeds the frontier and starts it (and the archivist, when the crawl keeps an archive).
+    #[allow(clippy::too_many_arguments)]
     async fn frontier<S: Store + 'static>(
         &self,
         mut core: Core<S>,
@@ -329,6 +375,7 @@ impl Crawler {
         ending: CancellationToken,
         index: Option<(Arc<Index>, Known)>,
         save: SaveRules,
+        archive: Option<(WarcWriter, PathBuf)>,
     ) -> Result<Source, CrawlError> {
         let stats = core.stats();
         core.seed(seeds)
@@ -336,12 +383,22 @@ impl Crawler {
             .map_err(|e| CrawlError::Redis(e.to_string()))?;
         let policy = Arc::new(core.policy.clone());
         let life = Life::default();
+        let archive = archive.map(|(writer, dir)| {
+            let stats = Arc::new(ArchiveStats::default());
+            let addr = Archivist::start(writer, &dir, Arc::clone(&stats), life.clone());
+            // Two exchanges per fetcher at most between the fetchers and the disk: one being
+            // read, one waiting to be written.
+            let permits = self.config.pool_size * 2;
+            let tap = ArchiveTap::new(addr.clone().recipient(), addr.recipient(), permits);
+            (tap, stats)
+        });
         let addr = Frontier::new(
             core,
             self.config.clone(),
             Arc::clone(&stats),
             ending.clone(),
             life.clone(),
+            archive.as_ref().map(|(tap, _)| tap.clone()),
         )
         .start();
         Ok(Source::Frontier(Box::new(Hooks {
@@ -352,6 +409,7 @@ impl Crawler {
             crawl: CrawlHooks { extractor, policy },
             index,
             save,
+            archive,
             life,
             ending,
         })))
@@ -375,6 +433,12 @@ impl Crawler {
                 let (life, ending) = (hooks.life.clone(), hooks.ending.clone());
                 (jobs, Some(hooks), life, ending)
             }
+        };
+        // The run keeps the archive's counts only: the tap goes to the fetchers, and the archive
+        // closes once the last of them is gone.
+        let (archive_tap, archive) = match crawl.as_mut().and_then(|h| h.archive.take()) {
+            Some((tap, stats)) => (Some(tap), Some(stats)),
+            None => (None, None),
         };
         let (index, known) = match crawl.as_mut().and_then(|h| h.index.take()) {
             Some((index, known)) => (Some(index), known),
@@ -434,6 +498,7 @@ impl Crawler {
             cancel: ending.clone(),
             life: life.clone(),
             crawl: crawl.map(|hooks| hooks.crawl),
+            archive: archive_tap,
         });
         let supervisor = Supervisor::new(
             jobs,
@@ -490,6 +555,13 @@ impl Crawler {
             ..Summary::default()
         });
         summary.lost = stats.and_then(|s| s.lost.lock().ok().and_then(|l| l.clone()));
+        if let Some(stats) = archive {
+            // The last tap gone, the archivist writes what is queued and closes the current file
+            // (fsync, index, rename). Past the patience (a disk that hangs) the file stays
+            // `.open`, for the next run with the same prefix to finish, and the summary says so.
+            stats.closed(ARCHIVE_PATIENCE.max(grace)).await;
+            summary.archive = Some(stats.summary());
+        }
         summary
     }
 
@@ -519,12 +591,26 @@ impl Crawler {
     }
 }
 
+/// How long a run waits, at its end, for its web archive's last file to be closed.
+const ARCHIVE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// The seeds of a crawl, as entries.
 fn seeds(spec: &CrawlSpec) -> Vec<Entry> {
     spec.seeds
         .iter()
         .map(|u| Entry::url(u.as_str(), 0, 0, None))
         .collect()
+}
+
+/// What a shared crawl, rather than a shared list of jobs, gives its frontier (a list has none
+/// of it).
+#[derive(Default)]
+struct CrawlParts {
+    extractor: Option<Arc<dyn Extract>>,
+    index: Option<PathBuf>,
+    save: SaveRules,
+    /// Where the worker's web archive goes, and the crawl it records.
+    archive: Option<(WarcOptions, CrawlSpec)>,
 }
 
 /// Where a run's jobs come from.
@@ -546,6 +632,8 @@ struct Hooks {
     index: Option<(Arc<Index>, Known)>,
     /// Which pages are saved.
     save: SaveRules,
+    /// The web archive's tap and counts, when the crawl keeps one.
+    archive: Option<(ArchiveTap, Arc<ArchiveStats>)>,
     life: Life,
     ending: CancellationToken,
 }

@@ -37,6 +37,7 @@ pub struct CrawlSpec {
     pub(crate) same_host_assets: bool,
     pub(crate) sitemaps: bool,
     pub(crate) save: SaveRules,
+    pub(crate) warc: Option<crate::archive::WarcOptions>,
 }
 
 /// Which fetched pages and files a crawl saves (all of them, by default). A page left out is
@@ -88,6 +89,7 @@ impl std::fmt::Debug for CrawlSpec {
             .field("pause_max", &self.pause_max)
             .field("give_up_after", &self.give_up_after)
             .field("journal", &self.journal)
+            .field("warc", &self.warc)
             .finish_non_exhaustive()
     }
 }
@@ -166,6 +168,7 @@ impl CrawlSpec {
             same_host_assets: false,
             sitemaps: true,
             save: SaveRules::default(),
+            warc: None,
         }
     }
 
@@ -362,6 +365,17 @@ impl CrawlSpecBuilder {
     /// Go on from the journal instead of starting afresh (a missing journal starts afresh).
     pub fn resume(mut self, yes: bool) -> Self {
         self.spec.resume = yes;
+        self
+    }
+
+    /// Record every exchange of the crawl (pages, assets, robots.txt, redirects, 404s, error
+    /// responses) in a web archive: WARC/1.1 `request` and `response` records in `.warc.gz` files
+    /// named, sized and indexed as `opts` says (see [`crate::archive`]), whether or not the sink
+    /// stores anything. The files' `warcinfo` records name flags and the crawl's options. A
+    /// resumed crawl starts a new file; in a shared crawl each worker writes its own files, under
+    /// the prefix `{prefix}-{worker}` ([`SharedCrawl::consumer_name`](crate::SharedCrawl)).
+    pub fn warc(mut self, opts: crate::archive::WarcOptions) -> Self {
+        self.spec.warc = Some(opts);
         self
     }
 

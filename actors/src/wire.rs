@@ -26,6 +26,12 @@
 //!   only ciphertext, so there the fetcher still refuses such bodies. Unasked-for 1xx interim
 //!   responses, which awc would take for the final one, are dropped the same way.
 //!
+//! And one thing the web archive needs (`--warc`): on plain http, an exchange made with
+//! [`Exchange::recording`] keeps the request bytes as written and the final response head as
+//! read (before any rewrite, 1xx heads dropped), and every exchange can tell the server's address
+//! ([`Exchange::take_recorded`]). Over TLS the wire sees only ciphertext: the caller rebuilds
+//! the heads from what awc parsed.
+//!
 //! And one thing awc cannot know: how many new connections a server can take at once. A server
 //! that closes every connection after one response (Python's `http.server`, the book's servers)
 //! needs a new TCP connection per request, and such servers often listen with a tiny backlog
@@ -42,6 +48,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -65,6 +72,10 @@ pub const HOLD_UNKNOWN: Duration = Duration::from_millis(5);
 /// How long a new connection to a host that closes its connections counts as opening, at most.
 pub const HOLD_CLOSING: Duration = Duration::from_millis(50);
 
+/// The longest request the wire records; a longer one (flags sends GETs of a few hundred bytes)
+/// is rebuilt by the caller instead.
+pub const MAX_RECORDED_REQUEST: usize = 64 * 1024;
+
 tokio::task_local! {
     static EXCHANGE: Rc<Exchange>;
 }
@@ -76,9 +87,49 @@ pub(crate) struct Exchange {
     reused: Cell<bool>,
     response_bytes: Cell<bool>,
     eof: Cell<bool>,
+    /// Keep the bytes of each request and response head (for the web archive).
+    recording: bool,
+    /// The request as written so far; `None` once it outgrew [`MAX_RECORDED_REQUEST`].
+    request: RefCell<Option<Vec<u8>>>,
+    /// The final response head as read.
+    response_head: RefCell<Option<Vec<u8>>>,
+}
+
+/// What the wire saw of one exchange, for the web archive.
+#[derive(Debug, Default)]
+pub(crate) struct Recorded {
+    /// The request as written, on plain http (`None` over TLS, or when it was too long).
+    pub request: Option<Vec<u8>>,
+    /// The final response head as read, on plain http (`None` over TLS, or when the wire could
+    /// not read it as a head: too large, or not HTTP/1).
+    pub response_head: Option<Vec<u8>>,
+    /// The address of the server the connection went to.
+    pub ip: Option<IpAddr>,
 }
 
 impl Exchange {
+    /// An exchange that also keeps the bytes of its requests and response heads (plain http).
+    pub fn recording() -> Self {
+        Exchange {
+            recording: true,
+            request: RefCell::new(Some(Vec::new())),
+            ..Exchange::default()
+        }
+    }
+
+    /// What the wire saw of the request last begun: its bytes (when recording, on plain http)
+    /// and the server's address. Call once its response head has arrived.
+    pub fn take_recorded(&self) -> Recorded {
+        let conn = self.conn.borrow();
+        let plain = conn.as_ref().is_some_and(|c| c.plain);
+        let keep = |v: Option<Vec<u8>>| v.filter(|_| plain && self.recording);
+        Recorded {
+            request: keep(self.request.take()).filter(|r| !r.is_empty()),
+            response_head: keep(self.response_head.take()),
+            ip: conn.as_ref().and_then(|c| c.peer),
+        }
+    }
+
     /// Runs `fut` (requests and the reading of their bodies) with this exchange as the one the
     /// wire reports to.
     pub async fn scope<F: Future>(self: Rc<Self>, fut: F) -> F::Output {
@@ -91,6 +142,10 @@ impl Exchange {
         self.reused.set(false);
         self.response_bytes.set(false);
         self.eof.set(false);
+        if self.recording {
+            self.request.replace(Some(Vec::new()));
+            self.response_head.replace(None);
+        }
     }
 
     /// True when the connection reached its end while the response was being read: awc asked
@@ -148,6 +203,8 @@ struct ConnState {
     plain: bool,
     /// The server's host.
     host: Rc<Host>,
+    /// The server's address (`WARC-IP-Address` in the web archive).
+    peer: Option<IpAddr>,
 }
 
 /// What the connections of one arbiter know about each host (`name:port`).
@@ -293,6 +350,7 @@ impl Wire {
                 held.take();
             })
         });
+        let peer = io.peer_addr().ok().map(|a| a.ip());
         Wire {
             io,
             conn: Rc::new(ConnState {
@@ -300,6 +358,7 @@ impl Wire {
                 closing: Cell::new(false),
                 plain,
                 host,
+                peer,
             }),
             out: BytesMut::new(),
             head: None,
@@ -332,6 +391,37 @@ impl Wire {
             self.head = Some(BytesMut::new());
             self.get = first_bytes.starts_with(b"GET ");
         }
+    }
+
+    /// `bytes` went out on this connection: part of the request of the exchange using it, which
+    /// keeps them when it records (plain http only: over TLS they are ciphertext).
+    fn record_written(&self, bytes: &[u8]) {
+        if !self.conn.plain || bytes.is_empty() {
+            return;
+        }
+        let _ = EXCHANGE.try_with(|ex| {
+            if !ex.recording || !ex.is(&self.conn) {
+                return;
+            }
+            let mut request = ex.request.borrow_mut();
+            let full = request
+                .as_ref()
+                .is_some_and(|r| r.len() + bytes.len() > MAX_RECORDED_REQUEST);
+            if full {
+                *request = None;
+            } else if let Some(r) = request.as_mut() {
+                r.extend_from_slice(bytes);
+            }
+        });
+    }
+
+    /// The final response head of this connection's exchange, as read.
+    fn record_head(&self, head: &[u8]) {
+        let _ = EXCHANGE.try_with(|ex| {
+            if ex.recording && ex.is(&self.conn) {
+                ex.response_head.replace(Some(head.to_vec()));
+            }
+        });
     }
 
     /// Response bytes came: the server accepted and answers (the opening permit goes back), and
@@ -368,6 +458,7 @@ impl Wire {
                     len,
                     close_delimited,
                 } => {
+                    self.record_head(&head[..len]);
                     if close_delimited {
                         self.out.extend_from_slice(b"HTTP/1.0");
                         self.out.extend_from_slice(&head[8..len]);
@@ -482,7 +573,9 @@ impl AsyncWrite for Wire {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         self.on_write(buf);
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        let written = ready!(Pin::new(&mut self.io).poll_write(cx, buf))?;
+        self.record_written(&buf[..written]);
+        Poll::Ready(Ok(written))
     }
 
     fn poll_write_vectored(
@@ -492,7 +585,17 @@ impl AsyncWrite for Wire {
     ) -> Poll<io::Result<usize>> {
         let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| b);
         self.on_write(first);
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        let written = ready!(Pin::new(&mut self.io).poll_write_vectored(cx, bufs))?;
+        let mut left = written;
+        for b in bufs {
+            if left == 0 {
+                break;
+            }
+            let n = left.min(b.len());
+            self.record_written(&b[..n]);
+            left -= n;
+        }
+        Poll::Ready(Ok(written))
     }
 
     fn is_write_vectored(&self) -> bool {

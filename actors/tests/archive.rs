@@ -2,8 +2,8 @@
 //! warcio (`warcio check`, `warcio index`, `warcio extract`) and pywb (replay of a page from a
 //! collection, through pywb's own index and through ours).
 //!
-//! `pip install warcio pywb` puts both on PATH; without them those parts print `SKIPPED: …` and
-//! pass. Run: `cargo test -p flags-actors --test archive -- --nocapture`.
+//! `pip install warcio pywb` puts both on PATH (`.ci/run` installs them in a virtualenv and names
+//! its `bin` in `FLAGS_ARCHIVE_TOOLS`); without them those parts print `SKIPPED: …` and pass. Run: `cargo test -p flags-actors --test archive -- --nocapture`.
 
 use std::fs;
 use std::io::{Cursor, Read, Seek, SeekFrom, Write};
@@ -114,6 +114,7 @@ fn write_all(writer: &mut WarcWriter) -> Vec<(String, Vec<u8>, Vec<u8>, Written)
             ip: Some(Ipv4Addr::new(93, 184, 215, 14).into()),
             request: &request,
             response_head: &s.head,
+            truncated: None,
         };
         let written = writer
             .write_exchange(&ex, &mut Cursor::new(&s.body))
@@ -134,6 +135,7 @@ fn write_all(writer: &mut WarcWriter) -> Vec<(String, Vec<u8>, Vec<u8>, Written)
         ip: None,
         request: &request,
         response_head: head.as_bytes(),
+        truncated: None,
     };
     let written = writer.write_exchange(&ex, &mut spool).unwrap();
     out.push((BIG_URL.to_string(), big.clone(), big, written));
@@ -329,6 +331,7 @@ fn files_rotate_and_a_restart_never_touches_a_closed_file() {
             ip: None,
             request: &request,
             response_head: b"HTTP/1.1 200 OK\r\n\r\n",
+            truncated: None,
         };
         writer.write_exchange(&ex, &mut Cursor::new(&body)).unwrap();
     }
@@ -356,6 +359,7 @@ fn files_rotate_and_a_restart_never_touches_a_closed_file() {
         ip: None,
         request: &request,
         response_head: b"HTTP/1.1 200 OK\r\n\r\n",
+        truncated: None,
     };
     again.write_exchange(&ex, &mut Cursor::new(b"x")).unwrap();
     let second = again.finish().unwrap();
@@ -445,6 +449,7 @@ fn a_body_that_fails_leaves_no_trace() {
         ip: None,
         request: &request,
         response_head: b"HTTP/1.1 200 OK\r\n\r\n",
+        truncated: None,
     };
     writer
         .write_exchange(&ex("http://example.com/1"), &mut Cursor::new(b"one"))
@@ -627,10 +632,14 @@ fn get(port: u16, path: &str, deadline: Instant) -> (u16, Vec<u8>) {
     }
 }
 
+/// A tool in `FLAGS_ARCHIVE_TOOLS` (the virtualenv `.ci/run` installs warcio and pywb into), or
+/// on PATH.
 fn which(cmd: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(cmd))
-            .find(|p| p.is_file())
-    })
+    let mut dirs: Vec<PathBuf> = std::env::var_os("FLAGS_ARCHIVE_TOOLS")
+        .map(|d| vec![PathBuf::from(d)])
+        .unwrap_or_default();
+    if let Some(paths) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&paths));
+    }
+    dirs.into_iter().map(|p| p.join(cmd)).find(|p| p.is_file())
 }

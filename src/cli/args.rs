@@ -217,6 +217,20 @@ pub struct SiteCrawlArgs {
     /// of robots.txt; their URLs are queued like a start URL's links).
     #[arg(long = "no-sitemaps")]
     pub no_sitemaps: bool,
+    /// Also record every exchange of the crawl (pages, robots.txt, redirects, 404s, error
+    /// responses) in a web archive: WARC/1.1 files FILE-{timestamp}-{serial}.warc.gz beside FILE
+    /// (a .warc.gz or .warc ending of FILE is left out; a folder gets crawl-...), each with a CDXJ
+    /// index. With --redis, each worker writes FILE-{worker}-... files.
+    #[arg(long, value_name = "FILE")]
+    pub warc: Option<PathBuf>,
+    /// With --warc: start a new file once the current one has BYTES bytes.
+    #[arg(
+        long = "warc-max-size",
+        value_name = "BYTES",
+        default_value_t = flags_actors::archive::DEFAULT_MAX_SIZE,
+        requires = "warc"
+    )]
+    pub warc_max_size: u64,
     #[command(flatten)]
     pub common: Common,
 }

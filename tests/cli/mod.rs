@@ -17,6 +17,7 @@ mod shared_ends;
 mod signals;
 mod third_party;
 mod usage;
+mod warc;
 
 use std::net::TcpListener;
 use std::path::Path;

@@ -16,7 +16,7 @@
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 use std::time::SystemTime;
 
@@ -199,13 +199,7 @@ pub fn sort(lines: &mut [Line]) {
 /// index under its final name is always whole.
 pub fn write_sorted(path: &Path, lines: &mut [Line]) -> io::Result<()> {
     sort(lines);
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-    // The usual 0666 less the umask, as the WARC files get, not tempfile's private 0600.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".flags-")
-        .suffix(".cdxj.part")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-        .tempfile_in(dir.unwrap_or(Path::new(".")))?;
+    let mut tmp = part_file(path)?;
     {
         let mut out = io::BufWriter::new(tmp.as_file_mut());
         for line in lines.iter() {
@@ -216,6 +210,141 @@ pub fn write_sorted(path: &Path, lines: &mut [Line]) -> io::Result<()> {
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// Lines held in memory before [`Runs`] sorts them into a run on disk.
+pub const RUN_BYTES: usize = 4 << 20;
+
+/// The lines of an index being gathered, to be written sorted at the end ([`Runs::write`]):
+/// held in memory up to [`RUN_BYTES`], then sorted and spilled to an anonymous temp file (a run)
+/// in the index's folder, the runs merged when the index is written. So memory stays bounded
+/// however many lines an index gets: a 1 GB WARC file of small pages has about a million.
+pub struct Runs {
+    dir: PathBuf,
+    held: Vec<String>,
+    held_bytes: usize,
+    runs: Vec<File>,
+    lines: u64,
+    /// A run that could not be spilled: the lines stay in memory, and writing the index fails
+    /// with this (the WARC file then stays `.open`, and is indexed again by `recover`).
+    error: Option<io::Error>,
+}
+
+impl Runs {
+    /// Lines for an index in `dir` (where runs are spilled too).
+    pub fn new(dir: &Path) -> Self {
+        Runs {
+            dir: dir.to_path_buf(),
+            held: Vec::new(),
+            held_bytes: 0,
+            runs: Vec::new(),
+            lines: 0,
+            error: None,
+        }
+    }
+
+    /// Adds a line.
+    pub fn push(&mut self, line: &Line) {
+        let text = line.to_string();
+        self.held_bytes += text.len() + std::mem::size_of::<String>();
+        self.held.push(text);
+        self.lines += 1;
+        if self.held_bytes >= RUN_BYTES && self.error.is_none() {
+            if let Err(e) = self.spill() {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    /// The lines added so far.
+    pub fn len(&self) -> u64 {
+        self.lines
+    }
+
+    /// True when no line was added.
+    pub fn is_empty(&self) -> bool {
+        self.lines == 0
+    }
+
+    /// Sorts the lines held and writes them to a run of their own.
+    fn spill(&mut self) -> io::Result<()> {
+        self.held.sort_unstable();
+        let mut run = io::BufWriter::new(tempfile::tempfile_in(&self.dir)?);
+        for line in &self.held {
+            run.write_all(line.as_bytes())?;
+            run.write_all(b"\n")?;
+        }
+        let mut run = run.into_inner().map_err(|e| e.into_error())?;
+        run.seek(SeekFrom::Start(0))?;
+        self.runs.push(run);
+        self.held.clear();
+        self.held_bytes = 0;
+        Ok(())
+    }
+
+    /// Writes every line, sorted, to `path`: through a temp file in the same folder and a
+    /// rename, so the index under its final name is always whole.
+    pub fn write(mut self, path: &Path) -> io::Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let mut tmp = part_file(path)?;
+        {
+            let mut out = io::BufWriter::new(tmp.as_file_mut());
+            if self.runs.is_empty() {
+                self.held.sort_unstable();
+                for line in &self.held {
+                    out.write_all(line.as_bytes())?;
+                    out.write_all(b"\n")?;
+                }
+            } else {
+                self.spill()?;
+                merge(std::mem::take(&mut self.runs), &mut out)?;
+            }
+            out.flush()?;
+        }
+        tmp.as_file().sync_all()?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+/// Merges sorted runs (one line per `\n`) into `out`, in byte order.
+fn merge(runs: Vec<File>, out: &mut impl Write) -> io::Result<()> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let mut readers: Vec<io::BufReader<File>> = runs
+        .into_iter()
+        .map(|f| io::BufReader::with_capacity(64 * 1024, f))
+        .collect();
+    let mut heap = BinaryHeap::new();
+    let next = |r: &mut io::BufReader<File>| -> io::Result<Option<Vec<u8>>> {
+        let mut line = Vec::new();
+        Ok((r.read_until(b'\n', &mut line)? > 0).then_some(line))
+    };
+    for (i, r) in readers.iter_mut().enumerate() {
+        if let Some(line) = next(r)? {
+            heap.push(Reverse((line, i)));
+        }
+    }
+    while let Some(Reverse((line, i))) = heap.pop() {
+        out.write_all(&line)?;
+        if let Some(line) = next(&mut readers[i])? {
+            heap.push(Reverse((line, i)));
+        }
+    }
+    Ok(())
+}
+
+/// A temp file beside `path`, with the usual 0666 less the umask (as the WARC files get, not
+/// tempfile's private 0600).
+fn part_file(path: &Path) -> io::Result<tempfile::NamedTempFile> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+    tempfile::Builder::new()
+        .prefix(".flags-")
+        .suffix(".cdxj.part")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(dir.unwrap_or(Path::new(".")))
 }
 
 /// Reads the lines of an index. A last line cut short by a crash (no newline, and not a whole
@@ -610,5 +739,32 @@ mod tests {
         sort(&mut lines);
         let keys: Vec<_> = lines.iter().map(|l| l.urlkey.as_str()).collect();
         assert_eq!(keys, ["com,a)/", "com,a)/x", "com,b)/"]);
+    }
+
+    #[test]
+    fn runs_spill_to_disk_and_merge_into_one_sorted_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = SystemTime::UNIX_EPOCH;
+        // Enough lines for several runs, in an order far from sorted.
+        let mut lines: Vec<Line> = (0..40_000u64)
+            .map(|i| {
+                let mut l = Line::new(&format!("http://h{}.com/p/{i}", i * 7919 % 101), t);
+                l.offset = Some(i);
+                l.filename = Some("x".repeat(100));
+                l
+            })
+            .collect();
+        let mut runs = Runs::new(dir.path());
+        for l in &lines {
+            runs.push(l);
+        }
+        assert!(runs.runs.len() >= 2, "{} runs", runs.runs.len());
+        assert_eq!(runs.len(), 40_000);
+        runs.write(&dir.path().join("merged.cdxj")).unwrap();
+        write_sorted(&dir.path().join("sorted.cdxj"), &mut lines).unwrap();
+        let merged = std::fs::read(dir.path().join("merged.cdxj")).unwrap();
+        assert!(merged == std::fs::read(dir.path().join("sorted.cdxj")).unwrap());
+        // Only the two indexes are left: runs are anonymous files.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 }

@@ -7,7 +7,8 @@
 //! `None` once nothing is left anywhere), [`PageDone`] from the reporter for every page with its
 //! outcome (and the links found on it), [`Failed`] from a fetcher whose attempt failed in a way
 //! that may pass (answered with a [`Retry`]: later, or the error it ends with).
-//! Sends: jobs to the supervisor (as answers), and its own robots.txt requests.
+//! Sends: jobs to the supervisor (as answers), and its own robots.txt requests (recorded in the
+//! crawl's web archive when it keeps one: its clients carry the archive's tap).
 //!
 //! Every decision comes from the crawl policy (`policy`); the store only keeps state. When the
 //! store's state is lost (a shared crawl's Redis restarted without its data), the frontier hands
@@ -16,6 +17,7 @@
 mod core;
 
 use std::collections::VecDeque;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,6 +35,7 @@ use crate::policy::robots::{ROBOTS_LIMIT, ROBOTS_REDIRECTS};
 use crate::policy::{ms, RobotsAnswer};
 pub(crate) use crate::protocol::CrawlStats;
 use crate::protocol::{Failed, NextUrl, PageDone, Retry};
+use crate::recording::ArchiveTap;
 use crate::sitemap::Sitemap;
 use crate::store::{Store, StoreError};
 
@@ -54,20 +57,23 @@ pub(crate) struct Frontier {
 }
 
 impl Frontier {
-    /// A frontier over `core`, whose robots.txt requests use `config`'s HTTP settings. It stops
-    /// when `cancel` is cancelled.
+    /// A frontier over `core`, whose robots.txt requests use `config`'s HTTP settings (and are
+    /// recorded through `archive`, when the crawl keeps one). It stops when `cancel` is
+    /// cancelled.
     pub fn new<S: Store + 'static>(
         core: Core<S>,
         config: Config,
         stats: Arc<CrawlStats>,
         cancel: CancellationToken,
         life: Life,
+        archive: Option<ArchiveTap>,
     ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let driver = Driver {
             core,
             config,
             clients: None,
+            archive,
             tx: tx.clone(),
             stats,
             cancel,
@@ -132,6 +138,8 @@ struct Driver<S> {
     config: Config,
     /// For robots.txt requests, built at the first one.
     clients: Option<Clients>,
+    /// Where the crawl's exchanges are recorded, when it keeps a web archive.
+    archive: Option<ArchiveTap>,
     tx: mpsc::UnboundedSender<Msg>,
     stats: Arc<CrawlStats>,
     cancel: CancellationToken,
@@ -253,10 +261,7 @@ impl<S: Store + 'static> Driver<S> {
     /// Asks for a robots.txt on a task of its own; the answer comes back as a message. It ends
     /// with the run, whatever the server does.
     fn fetch_robots(&mut self, host: Arc<str>, url: String) {
-        let clients = self
-            .clients
-            .get_or_insert_with(|| build_clients(&self.config))
-            .clone();
+        let clients = self.clients();
         let config = self.config.clone();
         let deadline = self.core.policy.robots_timeout;
         let tx = self.tx.clone();
@@ -294,10 +299,7 @@ impl<S: Store + 'static> Driver<S> {
     /// and reads it on a blocking thread (a large one takes a while to parse); what it lists
     /// comes back as a message. It ends with the run, whatever the server does.
     fn fetch_sitemap(&mut self, url: String) {
-        let clients = self
-            .clients
-            .get_or_insert_with(|| build_clients(&self.config))
-            .clone();
+        let clients = self.clients();
         let config = self.config.clone();
         let tx = self.tx.clone();
         let cancel = self.cancel.clone();
@@ -325,6 +327,23 @@ impl<S: Store + 'static> Driver<S> {
                 _ = cancel.cancelled() => {}
             }
         });
+    }
+}
+
+impl<S> Driver<S> {
+    /// The frontier's own HTTP clients (built at the first request), which record every exchange
+    /// when the crawl keeps a web archive: every request the frontier makes goes through them.
+    fn clients(&mut self) -> Clients {
+        let (config, archive) = (&self.config, &self.archive);
+        self.clients
+            .get_or_insert_with(|| {
+                let clients = build_clients(config);
+                match archive {
+                    Some(tap) => clients.recording(Rc::new(tap.clone())),
+                    None => clients,
+                }
+            })
+            .clone()
     }
 }
 

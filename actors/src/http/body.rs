@@ -8,6 +8,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
 
+use super::record::{Cut, Tape};
 use super::Failure;
 use crate::job::ErrorKind;
 
@@ -76,12 +77,43 @@ impl Held {
 }
 
 /// Reads the whole body, at most `limit` bytes whether announced or streamed. With a spill,
-/// bodies over [`STREAM_THRESHOLD`] are handed on in pieces as they arrive.
+/// bodies over [`STREAM_THRESHOLD`] are handed on in pieces as they arrive. With a tape, every
+/// byte accepted is recorded as it arrives, and a body not read to its end is marked cut (the
+/// caller ends the exchange).
 pub(crate) async fn read_body<S>(
     resp: &mut ClientResponse<S>,
     limit: u64,
     at_limit: AtLimit,
+    spill: Option<&mut (dyn Spill + 'static)>,
+    mut tape: Option<&mut (dyn Tape + 'static)>,
+) -> Result<Read, Failure>
+where
+    S: futures_util::Stream<Item = Result<Bytes, PayloadError>> + Unpin,
+{
+    let mut cut = None;
+    let result = read(resp, limit, at_limit, spill, tape.as_deref_mut(), &mut cut).await;
+    if let Some(tape) = tape {
+        let why = match &result {
+            Ok(_) => cut,
+            Err(f) if f.kind == ErrorKind::TooLarge => Some(Cut::Length),
+            Err(f) if f.kind == ErrorKind::Truncated => Some(Cut::Disconnect),
+            // The writer refused a piece: the rest of the body was not read.
+            Err(_) => Some(Cut::Unspecified),
+        };
+        if let Some(why) = why {
+            tape.cut(why);
+        }
+    }
+    result
+}
+
+async fn read<S>(
+    resp: &mut ClientResponse<S>,
+    limit: u64,
+    at_limit: AtLimit,
     mut spill: Option<&mut (dyn Spill + 'static)>,
+    mut tape: Option<&mut (dyn Tape + 'static)>,
+    cut: &mut Option<Cut>,
 ) -> Result<Read, Failure>
 where
     S: futures_util::Stream<Item = Result<Bytes, PayloadError>> + Unpin,
@@ -108,10 +140,18 @@ where
                 return Err(too_large(total + chunk.len() as u64, limit));
             }
             chunk.truncate((limit - total) as usize);
+            if let Some(tape) = tape.as_deref_mut() {
+                tape.piece(chunk.clone()).await;
+            }
+            *cut = Some(Cut::Length);
             held.push(chunk, capacity);
             return Ok(Read::Memory(held.take()));
         }
         total += chunk.len() as u64;
+        if let Some(tape) = tape.as_deref_mut() {
+            // A clone of a `Bytes` shares its buffer: recording copies nothing here.
+            tape.piece(chunk.clone()).await;
+        }
         held.push(chunk, capacity);
         if let Some(spill) = spill.as_deref_mut() {
             if held.len() >= STREAM_THRESHOLD {

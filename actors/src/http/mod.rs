@@ -8,14 +8,20 @@
 //! whatever the retry setting. Error bodies are read (up to a small bound) so keep-alive
 //! connections are reused. Bodies too large to hold in memory leave in pieces through a
 //! [`Spill`].
+//!
+//! Clients made [`Clients::recording`] hand every exchange of every fetch to a [`Tape`] (see
+//! `record`): the request and response head as they went over the wire on plain http (rebuilt
+//! from what awc parsed over https and HTTP/2), then the body as it is read, error bodies and
+//! bodies cut short included.
 
 mod answer;
 mod body;
+mod record;
 
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use actix_http::error::ParseError;
 use awc::error::{ConnectError, SendRequestError};
@@ -26,6 +32,7 @@ use rand::Rng;
 
 pub(crate) use answer::check_url;
 pub(crate) use body::{AtLimit, Read, Spill};
+pub(crate) use record::{Captured, Cut, Recorder, Tape};
 
 use crate::config::Config;
 use crate::extract::Extract;
@@ -67,6 +74,16 @@ pub(crate) struct Clients {
     pooled: Client,
     /// Never keeps a connection: a request sent through it always goes out on a fresh one.
     fresh: Client,
+    /// Where every exchange is recorded (a crawl that keeps a web archive).
+    recorder: Option<Rc<dyn Recorder>>,
+}
+
+impl Clients {
+    /// The same clients, recording every exchange of every fetch with `recorder`.
+    pub fn recording(mut self, recorder: Rc<dyn Recorder>) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
 }
 
 /// What a request returns: awc's response, its body not yet read. Named through awc's future
@@ -88,6 +105,7 @@ pub(crate) fn build_clients(config: &Config) -> Clients {
     Clients {
         pooled: build_client(config, &hosts),
         fresh: build_client(config, &hosts),
+        recorder: None,
     }
 }
 
@@ -140,21 +158,29 @@ fn get(client: &Client, config: &Config, url: &str) -> ClientRequest {
 /// Sends one request. One that meets a pooled connection the server had already closed is sent
 /// again at once on a fresh connection (RFC 9112 §9.3.1): that is not an attempt, and happens at
 /// most once.
+///
+/// With `rebuilt`, the request's head as awc will send it is written there (for the archive,
+/// where the wire cannot see it).
 async fn send(
     clients: &Clients,
     config: &Config,
     ex: &Exchange,
     url: &str,
+    mut rebuilt: Option<&mut Vec<u8>>,
 ) -> Result<Response, Failure> {
     ex.begin();
-    match get(&clients.pooled, config, url).send().await {
+    let request = get(&clients.pooled, config, url);
+    if let Some(r) = rebuilt.as_deref_mut() {
+        *r = record::request_head(&request);
+    }
+    match request.send().await {
         Err(e) if ex.stale() && broken_connection(&e) => {
             ex.begin();
-            get(&clients.fresh, config, url)
-                .force_close()
-                .send()
-                .await
-                .map_err(send_failure)
+            let request = get(&clients.fresh, config, url).force_close();
+            if let Some(r) = rebuilt {
+                *r = record::request_head(&request);
+            }
+            request.send().await.map_err(send_failure)
         }
         result => result.map_err(send_failure),
     }
@@ -274,6 +300,7 @@ pub(crate) async fn fetch_small(
         message,
     };
     let attempt = fetch_with(clients, config, url, limit, AtLimit::Cut, want, None);
+    // Dropped at the deadline: its tape records an exchange under way as cut.
     match actix_rt::time::timeout(deadline, attempt).await {
         Err(_) => small(None, Bytes::new(), format!("timed out after {deadline:?}")),
         Ok(Ok(Got::Body(Read::Memory(body), _))) => small(Some(200), body, String::new()),
@@ -327,23 +354,51 @@ async fn fetch_with(
 ) -> Result<Got, Failure> {
     // The last status received, so a body that times out still reports its 200.
     let status = Cell::new(None);
-    let ex = Rc::new(Exchange::default());
+    let mut tape = client.recorder.as_ref().map(|r| r.tape());
+    let ex = Rc::new(if tape.is_some() {
+        Exchange::recording()
+    } else {
+        Exchange::default()
+    });
     let attempt = fetch_inner(
-        client, config, &ex, url, limit, at_limit, want, spill, &status,
+        client,
+        config,
+        &ex,
+        url,
+        limit,
+        at_limit,
+        want,
+        spill,
+        &status,
+        tape.as_deref_mut(),
     );
-    match actix_rt::time::timeout(config.timeout, Rc::clone(&ex).scope(attempt)).await {
+    // Bound first, so the attempt (and its borrow of the tape) is gone before the tape is used.
+    let outcome = actix_rt::time::timeout(config.timeout, Rc::clone(&ex).scope(attempt)).await;
+    let result = match outcome {
         Ok(result) => result,
-        Err(_) => Err(Failure {
-            status: status.get(),
-            ..Failure::transient(
-                ErrorKind::Timeout,
-                format!(
-                    "timed out after {:?} (connect to last byte)",
-                    config.timeout
-                ),
-            )
-        }),
+        Err(_) => {
+            if let Some(tape) = tape.as_deref_mut() {
+                tape.cut(Cut::Time);
+            }
+            Err(Failure {
+                status: status.get(),
+                ..Failure::transient(
+                    ErrorKind::Timeout,
+                    format!(
+                        "timed out after {:?} (connect to last byte)",
+                        config.timeout
+                    ),
+                )
+            })
+        }
+    };
+    if let Some(tape) = tape.as_deref_mut() {
+        // Every exchange whose body was read to its end has ended already: one still open
+        // stopped short (a deadline, or a failure before its body was read).
+        tape.cut(Cut::Unspecified);
+        tape.end();
     }
+    result
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -357,14 +412,28 @@ async fn fetch_inner(
     want: Want<'_>,
     spill: Option<&mut (dyn Spill + 'static)>,
     last_status: &Cell<Option<u16>>,
+    mut tape: Option<&mut (dyn Tape + 'static)>,
 ) -> Result<Got, Failure> {
     let mut current = url.to_string();
     let mut hops = 0;
     let drain = DRAIN_LIMIT as u64;
+    let mut rebuilt = Vec::new();
     let (mut resp, status) = loop {
-        let mut resp = send(client, config, ex, &current).await?;
+        let date = SystemTime::now();
+        let rebuild = tape.is_some().then_some(&mut rebuilt);
+        let mut resp = send(client, config, ex, &current, rebuild).await?;
         let status = resp.status();
         last_status.set(Some(status.as_u16()));
+        if let Some(tape) = tape.as_deref_mut() {
+            let exchange = record::captured(
+                &current,
+                date,
+                ex.take_recorded(),
+                std::mem::take(&mut rebuilt),
+                &resp,
+            );
+            tape.head(exchange).await;
+        }
         if closes_after(&resp) {
             ex.close_connection();
         } else if resp.version() != Version::HTTP_10 {
@@ -373,7 +442,10 @@ async fn fetch_inner(
         let Some(next) = redirect_target(&resp, &current, config.allow_insecure_redirects)? else {
             break (resp, status);
         };
-        let _ = read_body(&mut resp, drain, AtLimit::Cut, None).await;
+        let _ = read_body(&mut resp, drain, AtLimit::Cut, None, tape.as_deref_mut()).await;
+        if let Some(tape) = tape.as_deref_mut() {
+            tape.end();
+        }
         if !want.follow {
             return Ok(Got::Redirect(next, status.as_u16()));
         }
@@ -427,15 +499,21 @@ async fn fetch_inner(
         });
         // A page for the extractor is read whole (within the body limit).
         let spill = if wanted { None } else { spill };
-        let body = read_body(&mut resp, limit, at_limit, spill)
+        let body = read_body(&mut resp, limit, at_limit, spill, tape.as_deref_mut())
             .await
             .map_err(with_status)?;
         if has_token(&resp, header::TRANSFER_ENCODING, "chunked") && ex.hit_end() {
             // awc ends a chunked body quietly when the connection closes before the last chunk.
+            if let Some(tape) = tape.as_deref_mut() {
+                tape.cut(Cut::Disconnect);
+            }
             return Err(with_status(Failure::transient(
                 ErrorKind::Truncated,
                 "reading body: truncated: the connection closed before the last chunk".into(),
             )));
+        }
+        if let Some(tape) = tape {
+            tape.end();
         }
         return Ok(match (body, headers) {
             (Read::Memory(bytes), Some(headers)) => Got::Page(bytes, headers),
@@ -443,7 +521,10 @@ async fn fetch_inner(
         });
     }
     // Read small error bodies so the keep-alive connection goes back to the pool.
-    let _ = read_body(&mut resp, drain, AtLimit::Cut, None).await;
+    let _ = read_body(&mut resp, drain, AtLimit::Cut, None, tape.as_deref_mut()).await;
+    if let Some(tape) = tape {
+        tape.end();
+    }
     if status == StatusCode::NOT_FOUND {
         return Ok(Got::NotFound);
     }

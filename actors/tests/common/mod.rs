@@ -1,8 +1,10 @@
 //! Test servers: a real actix-web server on 127.0.0.1 port 0 on a thread of its own, and (in
-//! `raw`) a raw TCP server for faults HTTP servers will not produce.
+//! `raw`) a raw TCP server for faults HTTP servers will not produce; and (in `archive_tools`) the
+//! tools that check web archives.
 
 #![allow(dead_code)]
 
+pub mod archive_tools;
 pub mod raw;
 
 use std::net::TcpListener;
