@@ -7,6 +7,13 @@
 //! therefore never scans the hosts. It is driven by events (a page done, an attempt failed, a
 //! robots.txt answer) and answers with what to do next ([`Next`]), so a test can drive it with a
 //! clock of its own against either store.
+//!
+//! Where asking the store for a slot is a round trip (Redis), a host with several URLs ready gets
+//! several slots at once ([`Store::ahead`]); the ones not used at once are *spare*, handed out
+//! with the next URLs of that host without asking again, and given back when they are older than
+//! [`SPARE_TTL`], when the host has nothing ready, or when one of its requests fails (a pause or a
+//! give-up decided here is never overtaken by a spare). Every request still holds one of the
+//! host's slots in the store.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -53,6 +60,10 @@ enum RobotsStep {
     Blocked,
 }
 
+/// How long a spare slot may wait for a fetcher to ask: a busy worker uses it within a page or
+/// two; an idle one gives it back to the other workers soon.
+const SPARE_TTL: Millis = 20;
+
 /// A host this worker holds URLs of.
 struct LocalHost {
     queue: VecDeque<Entry>,
@@ -69,6 +80,11 @@ struct LocalHost {
     full: bool,
     /// Waiting for a robots.txt request to end elsewhere, to ask for its own.
     robots_turn: bool,
+    /// Slots taken and not used yet, and the epoch they were taken in.
+    spares: Vec<Slot>,
+    spare_epoch: u32,
+    /// The spares are given back then.
+    spares_until: Millis,
 }
 
 impl LocalHost {
@@ -101,6 +117,8 @@ pub(crate) struct Core<S> {
     hosts: HashMap<Arc<str>, LocalHost>,
     ready: VecDeque<Arc<str>>,
     timers: BinaryHeap<Reverse<(Millis, Arc<str>)>>,
+    /// Hosts with spare slots, by when the spares are given back.
+    spare_hosts: VecDeque<(Millis, Arc<str>)>,
     out: HashMap<Box<str>, Out>,
     robots_out: HashMap<Arc<str>, RobotsOut>,
     /// Entries held in host queues.
@@ -151,6 +169,7 @@ impl<S: Store> Core<S> {
             hosts: HashMap::new(),
             ready: VecDeque::new(),
             timers: BinaryHeap::new(),
+            spare_hosts: VecDeque::new(),
             out: HashMap::new(),
             robots_out: HashMap::new(),
             held: 0,
@@ -198,11 +217,13 @@ impl<S: Store> Core<S> {
     /// What to do next.
     pub async fn next(&mut self) -> Result<Next, StoreError> {
         let now = self.store.now();
+        self.count_new();
         if self.limit_reached() {
             let idle = self.out.is_empty() && self.robots_out.is_empty();
             return Ok(if idle { Next::Over } else { Next::Wait(None) });
         }
         self.wake_due(now);
+        self.expire_spares(now).await?;
         if (self.held as usize) < self.hold_max / 2 + 1 && self.may_take(now) {
             let want = self.hold_max - self.held as usize;
             let more = self.store.take(want).await?;
@@ -220,12 +241,13 @@ impl<S: Store> Core<S> {
                 return Ok(next);
             }
         }
-        if self.out.is_empty()
-            && self.robots_out.is_empty()
-            && self.held == 0
-            && self.store.drained().await?
-        {
-            return Ok(Next::Over);
+        if self.out.is_empty() && self.robots_out.is_empty() && self.held == 0 {
+            // Nothing is ready here, so no spare can be used.
+            self.drop_all_spares().await?;
+            if self.store.drained().await? {
+                self.count_new();
+                return Ok(Next::Over);
+            }
         }
         Ok(Next::Wait(self.timers.peek().map(|Reverse((t, _))| *t)))
     }
@@ -295,8 +317,9 @@ impl<S: Store> Core<S> {
                 return Ok(None);
             }
             RobotsStep::Fetch => {
-                return match self.store.acquire(&key, limit, now).await? {
-                    Acquire::Taken { slot, epoch } => {
+                return match self.store.acquire(&key, limit, now, 1).await? {
+                    Acquire::Taken { slot, more, epoch } => {
+                        self.keep_spares(&key, more, epoch, now);
                         if let Some(h) = self.hosts.get_mut(&key) {
                             h.robots = Robots::Fetching;
                         }
@@ -309,40 +332,156 @@ impl<S: Store> Core<S> {
                 };
             }
         }
-        match self.store.acquire(&key, limit, now).await? {
-            Acquire::Taken { slot, epoch } if self.front_role(&key, later_due) == Role::Sitemap => {
-                let entry = self.pop(&key, later_due);
-                let url = entry.url.to_string();
-                self.out.insert(
-                    entry.url.clone(),
-                    Out {
-                        entry,
-                        host: Arc::clone(&key),
-                        slot: Some(slot),
-                        epoch,
-                    },
-                );
-                self.push_ready(&key);
-                Ok(Some(Next::Sitemap { url }))
-            }
-            Acquire::Taken { slot, epoch } => {
-                let entry = self.pop(&key, later_due);
-                self.handed_out += 1;
-                let job = entry.job();
-                self.out.insert(
-                    entry.url.clone(),
-                    Out {
-                        entry,
-                        host: Arc::clone(&key),
-                        slot: Some(slot),
-                        epoch,
-                    },
-                );
-                self.push_ready(&key);
-                Ok(Some(Next::Job(job)))
+        if let Some((slot, epoch)) = self.spare(&key, now).await? {
+            return self.hand_out(key, later_due, slot, epoch).await.map(Some);
+        }
+        let ready = self.hosts.get(&key).map_or(1, |h| {
+            let due = h.later.partition_point(|e| e.not_before <= now);
+            h.queue.len() + due
+        });
+        let n = self.store.ahead().min(ready).max(1);
+        match self.store.acquire(&key, limit, now, n).await? {
+            Acquire::Taken { slot, more, epoch } => {
+                self.keep_spares(&key, more, epoch, now);
+                self.hand_out(key, later_due, slot, epoch).await.map(Some)
             }
             other => Ok(self.not_taken(key, later_due, other, now)),
         }
+    }
+
+    /// Hands out the host's next URL with `slot`.
+    async fn hand_out(
+        &mut self,
+        key: Arc<str>,
+        later_due: bool,
+        slot: Slot,
+        epoch: u32,
+    ) -> Result<Next, StoreError> {
+        let entry = self.pop(&key, later_due);
+        // A sitemap is read by the frontier itself: no fetcher's job, no page of the crawl.
+        let next = if entry.role == Role::Sitemap {
+            Next::Sitemap {
+                url: entry.url.to_string(),
+            }
+        } else {
+            self.handed_out += 1;
+            Next::Job(entry.job())
+        };
+        self.out.insert(
+            entry.url.clone(),
+            Out {
+                entry,
+                host: Arc::clone(&key),
+                slot: Some(slot),
+                epoch,
+            },
+        );
+        if !self.hosts.get(&key).is_some_and(LocalHost::has_work) {
+            self.drop_spares(&key).await?;
+        }
+        self.push_ready(&key);
+        Ok(next)
+    }
+
+    /// Keeps slots taken and not used at once as the host's spares.
+    fn keep_spares(&mut self, key: &Arc<str>, more: Vec<Slot>, epoch: u32, now: Millis) {
+        if more.is_empty() {
+            return;
+        }
+        if let Some(h) = self.hosts.get_mut(key) {
+            let until = now + SPARE_TTL;
+            h.spares = more;
+            h.spare_epoch = epoch;
+            h.spares_until = until;
+            self.spare_hosts.push_back((until, Arc::clone(key)));
+        }
+    }
+
+    /// One of the host's spare slots, if it has one still fresh (stale ones go back).
+    async fn spare(
+        &mut self,
+        key: &Arc<str>,
+        now: Millis,
+    ) -> Result<Option<(Slot, u32)>, StoreError> {
+        let Some(h) = self.hosts.get_mut(key) else {
+            return Ok(None);
+        };
+        if h.spares_until > now {
+            return Ok(h.spares.pop().map(|s| (s, h.spare_epoch)));
+        }
+        self.drop_spares(key).await?;
+        Ok(None)
+    }
+
+    /// Gives the host's spare slots back.
+    async fn drop_spares(&mut self, key: &str) -> Result<(), StoreError> {
+        let Some(h) = self.hosts.get_mut(key) else {
+            return Ok(());
+        };
+        for slot in std::mem::take(&mut h.spares) {
+            // Only the slot: the host's next start and failures are not touched.
+            self.store.release(key, &slot, 0, false).await?;
+        }
+        Ok(())
+    }
+
+    /// Gives back the spares older than [`SPARE_TTL`].
+    async fn expire_spares(&mut self, now: Millis) -> Result<(), StoreError> {
+        while self.spare_hosts.front().is_some_and(|(t, _)| *t <= now) {
+            let Some((until, key)) = self.spare_hosts.pop_front() else {
+                break;
+            };
+            // A later batch of spares has its own place in the line.
+            if self
+                .hosts
+                .get(&key)
+                .is_some_and(|h| h.spares_until == until)
+            {
+                self.drop_spares(&key).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn drop_all_spares(&mut self) -> Result<(), StoreError> {
+        while let Some((_, key)) = self.spare_hosts.pop_front() {
+            self.drop_spares(&key).await?;
+        }
+        Ok(())
+    }
+
+    /// Counts the URLs a store's deferred adds turned out to queue.
+    fn count_new(&mut self) {
+        let new = self.store.newly_seen();
+        if new > 0 {
+            self.stats.discovered.fetch_add(new, Ordering::Relaxed);
+        }
+    }
+
+    /// Upkeep between events: spare slots past their time go back, and the store's deferred
+    /// writes are sent once due (see [`Store::flush_at`]).
+    pub async fn upkeep(&mut self) -> Result<(), StoreError> {
+        let now = self.store.now();
+        self.expire_spares(now).await?;
+        if self.store.flush_at().is_some_and(|t| t <= now) {
+            self.store.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// When [`Core::upkeep`] has something to do next, if ever.
+    pub fn due(&self) -> Option<Millis> {
+        let spares = self.spare_hosts.front().map(|(t, _)| *t);
+        match (spares, self.store.flush_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The run is ending: spare slots go back and deferred writes (acks of pages done) are sent.
+    pub async fn close(&mut self) -> Result<(), StoreError> {
+        self.drop_all_spares().await?;
+        self.store.flush().await
     }
 
     /// A host whose slot was not taken: it waits, or (given up) its next URL ends as an error.
@@ -492,6 +631,9 @@ impl<S: Store> Core<S> {
                     in_ready: false,
                     full: false,
                     robots_turn: false,
+                    spares: Vec::new(),
+                    spare_epoch: 0,
+                    spares_until: 0,
                 };
                 self.hosts.insert(Arc::clone(&key), host);
                 key
@@ -597,10 +739,9 @@ impl<S: Store> Core<S> {
         self.stats
             .discovered
             .fetch_add(added.new, Ordering::Relaxed);
-        if added.new > 0 {
-            // New work in a shared store: worth reading at once.
-            self.short_at = None;
-        }
+        // Maybe new work in a shared store (a deferred add tells later): worth reading at once;
+        // the read goes after the add, in the same round trip.
+        self.short_at = None;
         for e in added.held {
             self.hold(e, now);
         }
@@ -681,6 +822,8 @@ impl<S: Store> Core<S> {
         if let Some(slot) = slot {
             self.end_request(&host, &slot, now, false).await?;
         }
+        // The host's state is about to change (a pause, a give-up): no spare overtakes it.
+        self.drop_spares(&host).await?;
         let trouble = Trouble {
             kind: TroubleKind::of(f.status, f.kind),
             retry_after: f.retry_after,
@@ -779,6 +922,7 @@ impl<S: Store> Core<S> {
         }
         self.end_request(&host, &slot, now, answered).await?;
         if let Some(t) = trouble {
+            self.drop_spares(&host).await?;
             self.decide(&host, &t, now).await?;
             // Asked again once the pause is over.
             let state = self.store.host(&host).await?;
@@ -825,6 +969,9 @@ impl<S: Store> Core<S> {
             .filter_map(|o| o.slot.as_deref().map(|s| (&*o.host, s)))
             .collect();
         slots.extend(self.robots_out.iter().map(|(h, r)| (&**h, r.slot.as_str())));
+        for (key, h) in &self.hosts {
+            slots.extend(h.spares.iter().map(|s| (&**key, s.as_str())));
+        }
         ids.retain(|id| !id.is_empty());
         let (again, taken) = self.store.tick(&ids, &slots).await?;
         let now = self.store.now();

@@ -183,8 +183,15 @@ impl<S: Store + 'static> Driver<S> {
         let mut tick = tokio::time::Instant::now();
         loop {
             wake = self.dispatch(wake).await?;
-            let sleep =
-                wake.map(|t| Duration::from_millis(t.saturating_sub(self.core.store.now())));
+            // Deferred writes go with the store's next question; with none to come, on their
+            // own once due. Spare slots nobody asked for go back.
+            self.core.upkeep().await?;
+            let until = match (wake, self.core.due()) {
+                (Some(w), Some(d)) => Some(w.min(d)),
+                (w, d) => w.or(d),
+            };
+            let now = self.core.store.now();
+            let sleep = until.map(|t| Duration::from_millis(t.saturating_sub(now)));
             tokio::select! {
                 msg = rx.recv() => {
                     let Some(msg) = msg else { return Ok(()) };
@@ -198,9 +205,23 @@ impl<S: Store + 'static> Driver<S> {
                 _ = tokio::time::sleep_until(tick) => {
                     tick = tokio::time::Instant::now() + self.core.tick().await?;
                 }
-                _ = self.cancel.cancelled() => return Ok(()),
+                _ = self.cancel.cancelled() => return self.close(rx).await,
             }
         }
+    }
+
+    /// The run is ending: the pages whose outcome already arrived are done in the store, and
+    /// what the store deferred is sent (one try each: the run does not wait for a Redis away),
+    /// so another worker does not do them again.
+    async fn close(&mut self, rx: &mut mpsc::UnboundedReceiver<Msg>) -> Result<(), StoreError> {
+        // Only what is there now: the senders are stopping.
+        for _ in 0..rx.len() {
+            let Ok(msg) = rx.try_recv() else { break };
+            if let Msg::Done(done) = msg {
+                self.core.page_done(done).await?;
+            }
+        }
+        self.core.close().await
     }
 
     /// Answers waiting questions while there is work; returns when to look again.

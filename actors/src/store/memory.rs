@@ -121,13 +121,17 @@ impl Store for MemoryStore {
         host: &str,
         limit: usize,
         now: Millis,
+        n: usize,
     ) -> Result<Acquire, StoreError> {
         let h = self.host_mut(host);
         Ok(match readiness(&h.state, h.in_flight, limit, now) {
             Readiness::Ready => {
-                h.in_flight += 1;
+                // Ready means at least one is free.
+                let taken = n.clamp(1, limit.saturating_sub(h.in_flight).max(1));
+                h.in_flight += taken;
                 Acquire::Taken {
                     slot: String::new(),
+                    more: vec![String::new(); taken - 1],
                     epoch: h.state.epoch,
                 }
             }

@@ -11,6 +11,14 @@
 //! Both keep, per host, exactly a [`HostState`] and its request slots; the one rule applied
 //! inside a store is the readiness rule (`policy::host::readiness`), because taking a slot must be
 //! atomic with checking it (the Redis store runs it in a script).
+//!
+//! **Writes may be deferred.** The writes whose answer no decision waits for ([`Store::add`],
+//! [`Store::finish`], [`Store::release`]) may be kept by a store and sent later, in the order they
+//! were made, ahead of the next operation that needs an answer (the Redis store sends them in the
+//! same round trip), and at the latest when [`Store::flush`] is called. So whatever a store
+//! answers already reflects every write made before the question, as if each had been sent at
+//! once; only other workers see them a little later. An error of a deferred write comes out of
+//! the operation that sent it.
 
 pub(crate) mod memory;
 pub(crate) mod redis;
@@ -161,11 +169,16 @@ pub(crate) struct Release<'a> {
     pub answered: bool,
 }
 
-/// The answer to asking for one of a host's request slots.
+/// The answer to asking for some of a host's request slots.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Acquire {
-    /// Taken; requests dispatched now belong to the host's `epoch`.
-    Taken { slot: Slot, epoch: u32 },
+    /// Taken: `slot`, and `more` when more than one was asked for and free; requests dispatched
+    /// with them belong to the host's `epoch`.
+    Taken {
+        slot: Slot,
+        more: Vec<Slot>,
+        epoch: u32,
+    },
     /// Not before then.
     At(Millis),
     /// Every slot is taken.
@@ -226,7 +239,9 @@ pub(crate) trait Store {
     /// or left (`None`: nothing changes but through this worker).
     fn poll(&self) -> Option<Duration>;
 
-    /// Records the entries whose URL this crawl has not seen and queues them.
+    /// Records the entries whose URL this crawl has not seen and queues them. May be deferred
+    /// (see the module's doc); `Added::new` then counts none of them, and
+    /// [`Store::newly_seen`] counts them once they are sent.
     async fn add(&mut self, entries: Vec<Entry>) -> Result<Added, StoreError>;
 
     /// Whether this crawl has seen `url` (exactly as written), when the store can tell at once
@@ -236,19 +251,45 @@ pub(crate) trait Store {
         None
     }
 
+    /// How many URLs of deferred adds sent since the last call were new to the crawl.
+    fn newly_seen(&mut self) -> u64 {
+        0
+    }
+
+    /// Sends the deferred writes, if any.
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// When the deferred writes are due at the latest, on the store's clock (`None`: none are
+    /// waiting): a worker with nothing else to send flushes them then, so other workers see its
+    /// links and acks, and get its slots back, soon.
+    fn flush_at(&self) -> Option<Millis> {
+        None
+    }
+
+    /// How many of a host's slots to ask for at once when that many of its URLs are ready: 1
+    /// where asking costs nothing; more where each question is a round trip (the frontier keeps
+    /// the slots it did not use yet for a moment, then gives them back).
+    fn ahead(&self) -> usize {
+        1
+    }
+
     /// Up to `n` queued entries for this worker to hold.
     async fn take(&mut self, n: usize) -> Result<Vec<Entry>, StoreError>;
 
-    /// Takes one of `host`'s slots at `now` if the readiness rule allows, with `limit` slots.
+    /// Takes up to `n` (at least one) of `host`'s slots at `now` if the readiness rule allows,
+    /// with `limit` slots.
     async fn acquire(
         &mut self,
         host: &str,
         limit: usize,
         now: Millis,
+        n: usize,
     ) -> Result<Acquire, StoreError>;
 
     /// Gives a slot back: the host's next request starts no earlier than `next_start`; when the
-    /// host `answered`, its failures in a row are forgotten.
+    /// host `answered`, its failures in a row are forgotten. May be deferred.
     async fn release(
         &mut self,
         host: &str,
@@ -271,7 +312,7 @@ pub(crate) trait Store {
 
     /// The entry has its final outcome (`ok`, `not_found`, `redirected`, `skipped`, `error`,
     /// `blocked`); its request's slot, if any, goes back at the same time (as
-    /// [`Store::release`] does).
+    /// [`Store::release`] does). May be deferred, after the adds made before it.
     async fn finish(
         &mut self,
         entry: &Entry,

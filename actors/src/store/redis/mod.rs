@@ -4,8 +4,9 @@
 //! `jobs`, a stream read by the consumer group `workers` (one entry per URL or job); `seen:{xxxx}`,
 //! the seen-set as 65,536 small hashes of fingerprints (a URL is queued once per crawl); `stats`,
 //! the outcome counts; `claims`, how often each entry was taken over; `scope`, hosts start URLs
-//! redirected to; per host, `host:{origin}` (a [`HostState`]) and `slots:{origin}` (its leased
-//! request slots). Here: the connection and the clock (Redis's, so workers agree on it).
+//! redirected to; per host, `host:{origin}` (a [`HostState`]), `slots:{origin}` (its leased
+//! request slots) and `wants:{origin}` (the workers that asked for them lately, who share them).
+//! Here: the connection and the clock (Redis's, so workers agree on it).
 //!
 //! Delivery is at-least-once and each job is *done* once: an entry read with `XREADGROUP` stays
 //! pending until its worker finishes it, in one script that acks, deletes and counts it, only if
@@ -14,6 +15,13 @@
 //! the lease (their worker died) are taken over with `XAUTOCLAIM`, which every worker tries every
 //! third of the lease, so a dead worker's jobs move within the lease and a third; an entry taken
 //! over more than `max_claims` times ends as an error.
+//!
+//! **Round trips.** Each is a wake-up and a loopback (or network) exchange on both sides, so the
+//! store makes few: the writes no decision waits for (links, acks, slots given back) are kept in
+//! one `WRITE` script call and sent in the same pipeline as the next question (a slot, entries to
+//! read), ahead of it, or on their own within [`FLUSH_AFTER`] when nothing else is sent; Redis
+//! runs a connection's commands in order, so every answer reflects every write made before. A
+//! host's slots are taken several at once ([`AHEAD`]) when several of its URLs are ready.
 //!
 //! While Redis does not answer, every operation is retried with a doubling wait (up to 5 s) for
 //! at most the crawl's patience; then, or when the crawl's state is gone from Redis (its identity
@@ -27,7 +35,7 @@ use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply};
-use redis::{FromRedisValue, Script, Value};
+use redis::{Cmd, FromRedisValue, RedisError, Script, Value};
 use tokio_util::sync::CancellationToken;
 
 pub(crate) use shared::JoinError;
@@ -37,7 +45,7 @@ use super::{Acquire, Added, Clock, Entry, ListJob, Release, Store, StoreError};
 use crate::job::Role;
 use crate::policy::{ms, HostState, Millis};
 use crate::seen::fingerprint;
-use scripts::{ACQUIRE, ADD, FINISH, LEFT, RELEASE, RENEW, SWAP, WIDEN};
+use scripts::{ACQUIRE, LEFT, RENEW, SWAP, WIDEN, WRITE};
 use shared::scrub;
 
 /// The consumer group of every shared crawl's stream.
@@ -45,6 +53,27 @@ pub(super) const GROUP: &str = "workers";
 
 /// How often a worker with nothing to do looks for work other workers queued or left.
 const POLL: Duration = Duration::from_millis(25);
+
+/// Deferred writes wait at most this long for a question to ride with: long enough for a busy
+/// worker's writes to go with its next question (or several pages' to go together), short
+/// enough that other workers see links and get slots back almost at once.
+const FLUSH_AFTER: Duration = Duration::from_millis(2);
+
+/// Deferred writes are sent once they hold this many arguments, whatever comes: a script call
+/// stays small (Redis runs nothing else meanwhile) and so does the buffer.
+const WRITE_MAX: usize = 4096;
+
+/// Slots of a host taken at once when that many of its URLs are ready.
+const AHEAD: usize = 16;
+
+/// A worker that asked for a host's slots counts among those sharing them for this long: longer
+/// than a few polls (a worker shut out asks again every [`POLL`]).
+const WANT: Duration = Duration::from_millis(100);
+
+/// Every script this store runs: all are loaded again when Redis has forgotten one (a restart).
+fn scripts() -> [&'static Script; 6] {
+    [&WRITE, &ACQUIRE, &SWAP, &RENEW, &LEFT, &WIDEN]
+}
 
 /// The state of a crawl in Redis.
 pub(crate) struct RedisStore {
@@ -62,6 +91,14 @@ pub(crate) struct RedisStore {
     /// Slot tokens handed out by this worker.
     tokens: u64,
     cancel: CancellationToken,
+    /// The deferred writes: one `WRITE` call, its operations in the order they were made.
+    writes: Cmd,
+    /// How many arguments of `writes` are operations (0: nothing is deferred).
+    pending: usize,
+    /// When the first of them was deferred (the store's clock).
+    since: Millis,
+    /// URLs of deferred adds sent so far that were new (see [`Store::newly_seen`]).
+    fresh: u64,
 }
 
 /// A script and what to call it with.
@@ -69,6 +106,20 @@ struct Call {
     script: &'static Script,
     keys: Vec<String>,
     args: Vec<String>,
+}
+
+/// A `WRITE` call without operations yet: the crawl's keys, its id and the group.
+fn write_call(id_key: &str, stream: &str, stats: &str, claims: &str, id: &str) -> Cmd {
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(WRITE.get_hash())
+        .arg(4)
+        .arg(id_key)
+        .arg(stream)
+        .arg(stats)
+        .arg(claims)
+        .arg(id)
+        .arg(GROUP);
+    cmd
 }
 
 impl RedisStore {
@@ -79,12 +130,27 @@ impl RedisStore {
         identity: &[(&'static str, String)],
         cancel: CancellationToken,
     ) -> Result<Self, JoinError> {
-        let (con, id, redis_now) = shared.join(identity).await?;
+        let (mut con, id, redis_now) = shared.join(identity).await?;
+        // Known from the start, so a script is missing only after Redis restarted: see
+        // `exchange`.
+        load_scripts(&mut con)
+            .await
+            .map_err(|e| JoinError::Unreachable(scrub(&shared.url, &e.to_string())))?;
+        let (id_key, stream, stats, claims) = (
+            shared.key("id"),
+            shared.key("jobs"),
+            shared.key("stats"),
+            shared.key("claims"),
+        );
         Ok(RedisStore {
-            id_key: shared.key("id"),
-            stream: shared.key("jobs"),
-            stats: shared.key("stats"),
-            claims: shared.key("claims"),
+            writes: write_call(&id_key, &stream, &stats, &claims, &id),
+            pending: 0,
+            since: 0,
+            fresh: 0,
+            id_key,
+            stream,
+            stats,
+            claims,
             scope: shared.key("scope"),
             shared,
             con,
@@ -137,32 +203,95 @@ impl RedisStore {
             .arg(call.keys.len())
             .arg(&call.keys)
             .arg(&call.args);
-        self.run(&cmd, Some(call.script)).await
+        self.run(cmd).await
     }
 
-    /// Runs a command until Redis answers (loading `script` when Redis does not know it).
-    async fn run<T: FromRedisValue>(
-        &mut self,
-        cmd: &redis::Cmd,
-        script: Option<&Script>,
-    ) -> Result<T, StoreError> {
+    /// Runs a command until Redis answers, for at most the crawl's patience, the deferred writes
+    /// ahead of it in the same round trip.
+    async fn run<T: FromRedisValue>(&mut self, cmd: Cmd) -> Result<T, StoreError> {
+        let value = self.exchange(Some(cmd)).await?.unwrap_or(Value::Nil);
+        redis::from_redis_value(value).map_err(|e| self.refused(&RedisError::from(e)))
+    }
+
+    /// Sends the deferred writes, then `cmd`, in one pipeline (one round trip), until Redis
+    /// answers, for at most the crawl's patience; returns `cmd`'s answer. When no answer came,
+    /// both are sent again: each write is idempotent (an add is `HSETNX` first, an ack counts
+    /// only the ack that took the entry out, a slot given back is gone), and so is taking slots
+    /// (see `ACQUIRE`). When Redis answered and only one part failed (a script it forgot after a
+    /// restart), only that part is sent again: the other ran, and running it twice could read
+    /// entries twice. Then, and only then, `cmd`'s answer may not reflect the writes: a read
+    /// misses entries just queued (read next time), a host's state read before a slot went back
+    /// fails its compare-and-swap and is read again.
+    async fn exchange(&mut self, cmd: Option<Cmd>) -> Result<Option<Value>, StoreError> {
+        let mut writes = (self.pending > 0).then(|| {
+            let empty = write_call(
+                &self.id_key,
+                &self.stream,
+                &self.stats,
+                &self.claims,
+                &self.id,
+            );
+            self.pending = 0;
+            std::mem::replace(&mut self.writes, empty)
+        });
+        let mut cmd = cmd;
         let started = std::time::Instant::now();
         let mut wait = Duration::from_millis(100);
+        // A Redis that forgot the scripts (restarted) gets them again, a few times at most.
+        let mut loads = 0;
+        let mut answer = None;
         loop {
-            let mut result = cmd.query_async::<T>(&mut self.con).await;
-            if let (Err(e), Some(script)) = (&result, script) {
-                if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) {
-                    let loaded = script.prepare_invoke().load_async(&mut self.con).await;
-                    result = match loaded {
-                        Ok(_) => cmd.query_async::<T>(&mut self.con).await,
-                        Err(e) => Err(e),
-                    };
-                }
+            if writes.is_none() && cmd.is_none() {
+                return Ok(answer);
             }
-            let e = match result {
-                Ok(v) => return Ok(v),
+            let mut pipe = redis::pipe();
+            // Each answer on its own: which part failed decides what to send again.
+            pipe.ignore_errors();
+            if let Some(w) = &writes {
+                pipe.add_command(w.clone());
+            }
+            if let Some(c) = &cmd {
+                pipe.add_command(c.clone());
+            }
+            let e = match pipe.query_async::<Vec<Value>>(&mut self.con).await {
+                Ok(values) => {
+                    let mut values = values.into_iter();
+                    let mut failed = None;
+                    if writes.is_some() {
+                        match values.next() {
+                            Some(Value::ServerError(e)) => failed = Some(e.into()),
+                            done => {
+                                if let Some(Value::Int(n)) = done {
+                                    self.fresh += u64::try_from(n).unwrap_or(0);
+                                }
+                                writes = None;
+                            }
+                        }
+                    }
+                    if cmd.is_some() {
+                        match values.next() {
+                            Some(Value::ServerError(e)) => {
+                                failed = failed.or_else(|| Some(e.into()));
+                            }
+                            value => {
+                                answer = value;
+                                cmd = None;
+                            }
+                        }
+                    }
+                    match failed {
+                        None => continue,
+                        Some(e) => e,
+                    }
+                }
                 Err(e) => e,
             };
+            if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) && loads < 3 {
+                loads += 1;
+                // A failure here shows again as the pipeline's own, classified below.
+                let _ = load_scripts(&mut self.con).await;
+                continue;
+            }
             let text = e.to_string();
             if text.contains("LOST") || text.contains("NOGROUP") {
                 return Err(self.lost());
@@ -177,19 +306,16 @@ impl RedisStore {
                         redis::ServerErrorKind::BusyLoading | redis::ServerErrorKind::TryAgain
                     )
                 );
-            let message = scrub(&self.shared.url, &text);
             if !passing {
-                return Err(StoreError::Lost(format!(
-                    "Redis at {} refused an operation of the shared crawl: {message}",
-                    self.shared.redis_url()
-                )));
+                return Err(self.refused(&e));
             }
             if started.elapsed() >= self.shared.patience {
                 return Err(StoreError::Lost(format!(
-                    "Redis at {} did not answer for {:?} ({message}): this worker stops; what it \
+                    "Redis at {} did not answer for {:?} ({}): this worker stops; what it \
                      held goes to the other workers",
                     self.shared.redis_url(),
-                    self.shared.patience
+                    self.shared.patience,
+                    scrub(&self.shared.url, &text),
                 )));
             }
             tokio::select! {
@@ -198,6 +324,30 @@ impl RedisStore {
             }
             wait = (wait * 2).min(Duration::from_secs(5));
         }
+    }
+
+    fn refused(&self, e: &RedisError) -> StoreError {
+        StoreError::Lost(format!(
+            "Redis at {} refused an operation of the shared crawl: {}",
+            self.shared.redis_url(),
+            scrub(&self.shared.url, &e.to_string())
+        ))
+    }
+
+    /// Defers one write operation of `args` (see `WRITE`), sending the writes at once when they
+    /// have grown large.
+    async fn defer(&mut self, args: &[&str]) -> Result<(), StoreError> {
+        if self.pending == 0 {
+            self.since = self.clock.now();
+        }
+        for a in args {
+            self.writes.arg(*a);
+        }
+        self.pending += args.len();
+        if self.pending >= WRITE_MAX {
+            self.exchange(None).await?;
+        }
+        Ok(())
     }
 
     /// Takes over entries whose worker stopped renewing them.
@@ -210,13 +360,13 @@ impl RedisStore {
             .arg("0-0")
             .arg("COUNT")
             .arg(100);
-        let reply: StreamAutoClaimReply = self.run(&cmd, None).await?;
+        let reply: StreamAutoClaimReply = self.run(cmd).await?;
         let mut out = Vec::new();
         for entry in reply.claimed {
             let Some(e) = entry_of(&entry) else { continue };
             let mut incr = redis::cmd("HINCRBY");
-            incr.arg(&self.claims).arg(entry.id.as_str()).arg(1);
-            let claims: u64 = self.run(&incr, None).await?;
+            incr.arg(&self.claims).arg(&entry.id).arg(1);
+            let claims: u64 = self.run(incr).await?;
             if claims > u64::from(self.shared.max_claims) {
                 // Every worker that took it died: it ends as an error rather than in a loop.
                 self.finish(&e, "error", None).await?;
@@ -226,6 +376,14 @@ impl RedisStore {
         }
         Ok(out)
     }
+}
+
+/// Loads every script of the store (when joining, and after Redis restarted: rare).
+async fn load_scripts(con: &mut ConnectionManager) -> redis::RedisResult<()> {
+    for script in scripts() {
+        script.prepare_invoke().load_async(con).await?;
+    }
+    Ok(())
 }
 
 /// The entry a stream entry holds.
@@ -258,6 +416,32 @@ fn entry_of(entry: &StreamId) -> Option<Entry> {
     Some(e)
 }
 
+/// What a stream entry holds of an entry (the inverse of [`entry_of`]): its URL and, only where
+/// they say something, its depth, hops, parent, and a list job's key, file and metadata URL.
+fn stream_fields(e: &Entry) -> Vec<(&'static str, std::borrow::Cow<'_, str>)> {
+    let mut f = vec![("u", (&*e.url).into())];
+    if e.depth > 0 {
+        f.push(("d", e.depth.to_string().into()));
+    }
+    if e.hops > 0 {
+        f.push(("h", e.hops.to_string().into()));
+    }
+    if let Some(p) = e.parent.as_deref() {
+        f.push(("p", p.into()));
+    }
+    if let Some(l) = e.list() {
+        f.push(("k", l.key.as_str().into()));
+        f.push(("f", l.file.to_string_lossy()));
+        if let Some(m) = &l.meta_url {
+            f.push(("m", m.as_str().into()));
+        }
+    }
+    if e.role != Role::Page {
+        f.push(("r", e.role.letter().to_string().into()));
+    }
+    f
+}
+
 impl Store for RedisStore {
     fn now(&self) -> Millis {
         self.clock.now()
@@ -268,33 +452,49 @@ impl Store for RedisStore {
     }
 
     async fn add(&mut self, entries: Vec<Entry>) -> Result<Added, StoreError> {
-        let mut added = Added::default();
         for chunk in entries.chunks(500) {
-            let mut args = Vec::with_capacity(chunk.len() * 10);
+            if self.pending == 0 {
+                self.since = self.clock.now();
+            }
+            let count = chunk.len().to_string();
+            self.writes.arg("A").arg(&count);
+            self.pending += 2;
             // The seen buckets are named in ARGV, not KEYS: a shared crawl needs one Redis (not a
             // cluster), as every key of it is touched by one script.
             for e in chunk {
                 let hex = format!("{:032x}", fingerprint(&e.url));
-                args.push(self.shared.key(&format!("seen:{}", &hex[..4])));
-                args.push(hex[4..].to_string());
-                args.push(e.url.to_string());
-                args.push(e.depth.to_string());
-                args.push(e.hops.to_string());
-                args.push(e.parent.as_deref().unwrap_or_default().to_string());
-                let (key, file, meta) = match e.list() {
-                    Some(l) => (
-                        l.key.clone(),
-                        l.file.to_string_lossy().into_owned(),
-                        l.meta_url.clone().unwrap_or_default(),
-                    ),
-                    None => Default::default(),
-                };
-                args.extend([key, file, meta, e.role.letter().to_string()]);
+                let fields = stream_fields(e);
+                self.writes
+                    .arg(self.shared.key(&format!("seen:{}", &hex[..4])))
+                    .arg(&hex[4..])
+                    .arg(fields.len() * 2);
+                for (k, v) in &fields {
+                    self.writes.arg(*k).arg(&**v);
+                }
+                self.pending += 3 + fields.len() * 2;
             }
-            let call = self.call(&ADD, vec![self.stream.clone(), self.stats.clone()], args);
-            added.new += self.eval::<u64>(&call).await?;
+            if self.pending >= WRITE_MAX {
+                self.exchange(None).await?;
+            }
         }
-        Ok(added)
+        // Counted once sent: see `newly_seen`.
+        Ok(Added::default())
+    }
+
+    fn newly_seen(&mut self) -> u64 {
+        std::mem::take(&mut self.fresh)
+    }
+
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        self.exchange(None).await.map(|_| ())
+    }
+
+    fn flush_at(&self) -> Option<Millis> {
+        (self.pending > 0).then(|| self.since + ms(FLUSH_AFTER))
+    }
+
+    fn ahead(&self) -> usize {
+        AHEAD
     }
 
     async fn take(&mut self, n: usize) -> Result<Vec<Entry>, StoreError> {
@@ -307,7 +507,7 @@ impl Store for RedisStore {
             .count(n);
         let mut cmd = redis::cmd("XREADGROUP");
         cmd.arg(&opts).arg("STREAMS").arg(&self.stream).arg(">");
-        let reply: Option<StreamReadReply> = self.run(&cmd, None).await?;
+        let reply: Option<StreamReadReply> = self.run(cmd).await?;
         for key in reply.map(|r| r.keys).unwrap_or_default() {
             out.extend(key.ids.iter().filter_map(entry_of));
         }
@@ -319,17 +519,28 @@ impl Store for RedisStore {
         host: &str,
         limit: usize,
         now: Millis,
+        n: usize,
     ) -> Result<Acquire, StoreError> {
-        self.tokens += 1;
-        let token = format!("{}:{}", self.shared.consumer, self.tokens);
+        let n = n.max(1);
+        let first = self.tokens + 1;
+        self.tokens += n as u64;
+        let prefix = format!("{}:", self.shared.consumer);
         let call = self.call(
             &ACQUIRE,
-            vec![self.slots_key(host), self.host_key(host)],
+            vec![
+                self.slots_key(host),
+                self.host_key(host),
+                self.shared.key(&format!("wants:{host}")),
+            ],
             vec![
                 limit.to_string(),
-                token.clone(),
+                prefix.clone(),
                 ms(self.shared.lease).to_string(),
                 now.to_string(),
+                first.to_string(),
+                n.to_string(),
+                self.shared.consumer.clone(),
+                ms(WANT).to_string(),
             ],
         );
         let reply: Vec<Value> = self.eval(&call).await?;
@@ -338,10 +549,15 @@ impl Store for RedisStore {
             _ => 0,
         };
         Ok(match num(reply.first()) {
-            0 => Acquire::Taken {
-                slot: token,
-                epoch: u32::try_from(num(reply.get(1))).unwrap_or(0),
-            },
+            0 => {
+                let taken = num(reply.get(2)).clamp(1, n as u64);
+                let mut tokens = (first..first + taken).map(|t| format!("{prefix}{t}"));
+                Acquire::Taken {
+                    slot: tokens.next().unwrap_or_default(),
+                    more: tokens.collect(),
+                    epoch: u32::try_from(num(reply.get(1))).unwrap_or(0),
+                }
+            }
             1 => Acquire::At(num(reply.get(1))),
             2 => Acquire::Full,
             _ => Acquire::GivenUp(match reply.get(1) {
@@ -358,23 +574,24 @@ impl Store for RedisStore {
         next_start: Millis,
         answered: bool,
     ) -> Result<(), StoreError> {
-        let call = self.call(
-            &RELEASE,
-            vec![self.slots_key(host), self.host_key(host)],
-            vec![
-                slot.to_string(),
-                next_start.to_string(),
-                u8::from(answered).to_string(),
-            ],
-        );
-        self.eval::<u64>(&call).await.map(|_| ())
+        let (slots, host) = (self.slots_key(host), self.host_key(host));
+        // A next start not later than now holds nothing back (the readiness rule waits only for
+        // one in the future): not written, which spares Redis two commands a page without delay.
+        let next = if next_start > self.clock.now() {
+            next_start.to_string()
+        } else {
+            "0".to_string()
+        };
+        let answered = if answered { "1" } else { "0" };
+        self.defer(&["R", &slots, &host, slot, &next, answered])
+            .await
     }
 
     async fn host(&mut self, host: &str) -> Result<HostState, StoreError> {
         let mut cmd = redis::cmd("HMGET");
         cmd.arg(self.host_key(host))
             .arg(&["next", "pause", "failures", "epoch", "gaveup"][..]);
-        let v: Vec<Option<String>> = self.run(&cmd, None).await?;
+        let v: Vec<Option<String>> = self.run(cmd).await?;
         let num = |i: usize| {
             v.get(i)
                 .and_then(|x| x.as_deref())
@@ -415,29 +632,12 @@ impl Store for RedisStore {
         outcome: &str,
         release: Option<Release<'_>>,
     ) -> Result<(), StoreError> {
-        let (host, token, next, answered) = match release {
-            Some(r) => (r.host, r.slot, r.next_start, r.answered),
-            None => ("", "", 0, false),
-        };
-        let call = self.call(
-            &FINISH,
-            vec![
-                self.stream.clone(),
-                self.stats.clone(),
-                self.claims.clone(),
-                self.slots_key(host),
-                self.host_key(host),
-            ],
-            vec![
-                GROUP.to_string(),
-                entry.id().to_string(),
-                outcome.to_string(),
-                token.to_string(),
-                next.to_string(),
-                u8::from(answered).to_string(),
-            ],
-        );
-        self.eval::<u64>(&call).await.map(|_| ())
+        self.defer(&["F", entry.id(), outcome]).await?;
+        if let Some(r) = release {
+            self.release(r.host, r.slot, r.next_start, r.answered)
+                .await?;
+        }
+        Ok(())
     }
 
     async fn widen(&mut self, hosts: &[String]) -> Result<Vec<String>, StoreError> {
@@ -464,7 +664,7 @@ impl Store for RedisStore {
                 .arg(0)
                 .arg(chunk)
                 .arg("JUSTID");
-            let _: Value = self.run(&cmd, None).await?;
+            let _: Value = self.run(cmd).await?;
         }
         // The slots it holds; the script also checks the crawl is still there.
         let keys = slots.iter().map(|(h, _)| self.slots_key(h)).collect();

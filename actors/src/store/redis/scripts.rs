@@ -35,83 +35,115 @@ return ARGV[1]
     )
 });
 
-/// Queues entries not seen before: `HSETNX` in the fingerprint's bucket, `XADD` when new.
-/// KEYS: identity, stream, stats. ARGV: id, then 10 per entry: bucket, field, url, depth, hops,
-/// parent, key, file, meta, role. Returns how many were new.
-pub(super) static ADD: LazyLock<Script> = LazyLock::new(|| {
+/// The writes no decision waits for, deferred by the store and sent as one call, in the order
+/// they were made (see `Store`'s doc): one script, so they are applied together and in order, and
+/// a page's links are queued before it is acked whatever happens to the call. KEYS: identity,
+/// stream, stats, claims. ARGV: id, group, then the operations one after another:
+///
+/// - `A n`, then `n` entries, each: seen bucket, fingerprint field, `c`, then `c` stream fields
+///   and values. Queues the entries not seen before (`HSETNX` in the fingerprint's bucket, `XADD`
+///   when new), and counts them in `added`.
+/// - `F id outcome`: the entry's outcome is final: acks it, and only if this ack took it out of
+///   the pending list, deletes it and counts the outcome (an entry done twice counts once).
+/// - `R slots host token next answered`: gives a slot back; the host's next start no earlier
+///   than `next` (`0`: no later than now, nothing to write); an answer (`1`) forgets its
+///   failures.
+///
+/// Returns how many entries were new.
+pub(super) static WRITE: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
-local added = 0
-for i = 2, #ARGV, 10 do
-  if redis.call('HSETNX', ARGV[i], ARGV[i+1], 1) == 1 then
-    redis.call('XADD', KEYS[2], '*', 'u', ARGV[i+2], 'd', ARGV[i+3], 'h', ARGV[i+4],
-      'p', ARGV[i+5], 'k', ARGV[i+6], 'f', ARGV[i+7], 'm', ARGV[i+8], 'r', ARGV[i+9])
-    added = added + 1
+-- Constants go to Redis as strings: a Lua number would be formatted again at every call.
+local new = 0
+local i = 3
+while i <= #ARGV do
+  local op = ARGV[i]
+  if op == 'A' then
+    local added = 0
+    local j = i + 2
+    for _ = 1, tonumber(ARGV[i + 1]) do
+      local c = tonumber(ARGV[j + 2])
+      if redis.call('HSETNX', ARGV[j], ARGV[j + 1], '1') == 1 then
+        redis.call('XADD', KEYS[2], '*', unpack(ARGV, j + 3, j + 2 + c))
+        added = added + 1
+      end
+      j = j + 3 + c
+    end
+    if added > 0 then redis.call('HINCRBY', KEYS[3], 'added', added) end
+    new = new + added
+    i = j
+  elseif op == 'F' then
+    if redis.call('XACK', KEYS[2], ARGV[2], ARGV[i + 1]) == 1 then
+      redis.call('XDEL', KEYS[2], ARGV[i + 1])
+      redis.call('HINCRBY', KEYS[3], ARGV[i + 2], '1')
+    end
+    redis.call('HDEL', KEYS[4], ARGV[i + 1])
+    i = i + 3
+  elseif op == 'R' then
+    redis.call('ZREM', ARGV[i + 1], ARGV[i + 3])
+    local nxt = tonumber(ARGV[i + 4])
+    if nxt > 0 and nxt > tonumber(redis.call('HGET', ARGV[i + 2], 'next') or '0') then
+      redis.call('HSET', ARGV[i + 2], 'next', nxt)
+    end
+    -- Written only when there is something to forget (most answers find none).
+    if ARGV[i + 5] == '1' and (redis.call('HGET', ARGV[i + 2], 'failures') or '0') ~= '0' then
+      redis.call('HSET', ARGV[i + 2], 'failures', '0')
+    end
+    i = i + 6
+  else
+    return redis.error_reply('WRITE: unknown operation ' .. tostring(op))
   end
 end
-if added > 0 then redis.call('HINCRBY', KEYS[3], 'added', added) end
-return added
+return new
 ",
     )
 });
 
-/// An entry's outcome is final: acks it, and only if this ack took it out of the pending list,
-/// deletes it and counts the outcome (an entry done twice counts once); gives its slot back as
-/// [`RELEASE`] does, in the same round trip. KEYS: id, stream, stats, claims, slots, host. ARGV:
-/// id, group, entry id, outcome, slot token ('' for none), next start ms, answered (0 or 1).
-pub(super) static FINISH: LazyLock<Script> = LazyLock::new(|| {
-    script(
-        r"
-local acked = redis.call('XACK', KEYS[2], ARGV[2], ARGV[3])
-if acked == 1 then
-  redis.call('XDEL', KEYS[2], ARGV[3])
-  redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
-end
-redis.call('HDEL', KEYS[4], ARGV[3])
-if ARGV[5] ~= '' then
-  redis.call('ZREM', KEYS[5], ARGV[5])
-  local nxt = tonumber(ARGV[6])
-  if nxt > tonumber(redis.call('HGET', KEYS[6], 'next') or '0') then
-    redis.call('HSET', KEYS[6], 'next', nxt)
-  end
-  if ARGV[7] == '1' then redis.call('HSET', KEYS[6], 'failures', 0) end
-end
-return acked
-",
-    )
-});
-
-/// Takes one of a host's slots if the readiness rule allows. KEYS: identity, slots, host.
-/// ARGV: id, limit, token, lease ms, now ms. Returns `{0, epoch}` taken, `{1, at}` not before
-/// `at`, `{2}` every slot taken, `{3, why}` given up.
+/// Takes up to `n` of a host's slots if the readiness rule allows. The slots are shared among
+/// the workers that asked for the host lately (each ask is remembered for `want ms`): while
+/// others want it too, a worker holds at most its share, `limit / wanting` rounded up, so a
+/// worker that takes slots several at a time never shuts the others out of a host. KEYS:
+/// identity, slots, host, wants. ARGV: id, limit, token prefix (the consumer and `:`), lease ms,
+/// now ms, first token number, n, consumer, want ms: the tokens are the prefix followed by the
+/// numbers from the first on. Returns `{0, epoch, taken}` (the first `taken` tokens are held),
+/// `{1, at}` not before `at`, `{2}` every slot taken (or this worker's share), `{3, why}` given
+/// up.
 pub(super) static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
 local now = tonumber(ARGV[5])
+local prefix = ARGV[3]
+local first = tonumber(ARGV[6])
+local mine = {}
+for i = 0, tonumber(ARGV[7]) - 1 do mine[#mine + 1] = prefix .. (first + i) end
+-- This very call again (its answer was lost on the way): its own tokens do not count.
+redis.call('ZREM', KEYS[2], unpack(mine))
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local h = redis.call('HMGET', KEYS[3], 'next', 'pause', 'gaveup', 'epoch')
 if h[3] and h[3] ~= '' then return {3, h[3]} end
+redis.call('ZADD', KEYS[4], now + tonumber(ARGV[9]), ARGV[8])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
 local at = math.max(tonumber(h[1] or '0'), tonumber(h[2] or '0'))
 if at > now then return {1, at} end
-if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then return {2} end
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[3])
-return {0, tonumber(h[4] or '0')}
-",
-    )
-});
-
-/// Gives a slot back: the next start no earlier than ARGV[3]; an answer forgets the failures.
-/// KEYS: identity, slots, host. ARGV: id, token, next start ms, answered (0 or 1).
-pub(super) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
-    script(
-        r"
-redis.call('ZREM', KEYS[2], ARGV[2])
-local nxt = tonumber(ARGV[3])
-if nxt > tonumber(redis.call('HGET', KEYS[3], 'next') or '0') then
-  redis.call('HSET', KEYS[3], 'next', nxt)
+local limit = tonumber(ARGV[2])
+local free = limit - redis.call('ZCARD', KEYS[2])
+if free <= 0 then return {2} end
+local can = #mine
+local wanting = redis.call('ZCARD', KEYS[4])
+if wanting > 1 then
+  local held = 0
+  for _, t in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+    if string.sub(t, 1, #prefix) == prefix and not string.find(t, ':', #prefix + 1, true) then
+      held = held + 1
+    end
+  end
+  can = math.min(can, math.ceil(limit / wanting) - held)
+  if can <= 0 then return {2} end
 end
-if ARGV[4] == '1' then redis.call('HSET', KEYS[3], 'failures', 0) end
-return 1
+local taken = math.min(free, can)
+local until_ = now + tonumber(ARGV[4])
+for i = 1, taken do redis.call('ZADD', KEYS[2], until_, mine[i]) end
+return {0, tonumber(h[4] or '0'), taken}
 ",
     )
 });
