@@ -25,10 +25,20 @@ pub(crate) struct Index {
 /// What an index already said when it was opened.
 #[derive(Default)]
 pub(crate) struct Known {
-    /// Who owns each stored file: the file's hash → the URL's fingerprint.
-    pub owners: HashMap<u64, u128>,
+    /// Who owns each stored file: the file's hash → the [`owner_key`] of the URL.
+    pub owners: HashMap<u64, u64>,
     /// Where each URL's body is (only when asked for: it costs a path per page).
     pub files: HashMap<u128, PathBuf>,
+}
+
+/// The key an owner of a file is known by: a crawled URL's fingerprint folded to 64 bits (two
+/// URLs that end at one name and share it too are not to be met), never 0; 0 for a list's job,
+/// which owns its name alone. Half the memory of the fingerprint itself, per file stored.
+pub(crate) fn owner_key(url: Option<u128>) -> u64 {
+    match url {
+        Some(f) => ((f as u64) ^ ((f >> 64) as u64)).max(1),
+        None => 0,
+    }
 }
 
 /// The hash a file is known by.
@@ -52,7 +62,7 @@ impl Index {
                 let Some(file) = line.file else { continue };
                 let file = PathBuf::from(file);
                 let url = fingerprint(&line.url);
-                known.owners.insert(file_key(&file), url);
+                known.owners.insert(file_key(&file), owner_key(Some(url)));
                 if files {
                     known.files.insert(url, file);
                 }

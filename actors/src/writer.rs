@@ -33,7 +33,7 @@ use crate::archive::cdxj::Line;
 use crate::archive::warc::sha1_digest;
 use crate::body::{Body, PartState};
 use crate::extract::{Extracted, Page};
-use crate::index::{file_key, Index, Known};
+use crate::index::{file_key, owner_key, Index, Known};
 use crate::job::{ErrorKind, Job, JobError, JobReport, Outcome};
 use crate::life::Life;
 use crate::names::{collided_file, page_file};
@@ -106,16 +106,16 @@ impl Handler<ExistingPage> for Writer {
 /// no file ever replaces another's: two jobs of a list that end at the same name (a URL listed
 /// twice, two countries whose names are the same once made safe) never overwrite each other, and
 /// a crawled page never replaces another URL's page, in this run or (through the crawl's index)
-/// an earlier one. That costs a hash and an owner, about 32 bytes, per file stored.
+/// an earlier one. That costs two 64-bit hashes, about 20 bytes in the table, per file stored.
 #[derive(Debug, Default)]
 pub(crate) struct WriterGate {
     closed: AtomicBool,
     busy: AtomicUsize,
     /// Told when the last store under way ends.
     idle: tokio::sync::Notify,
-    /// Each name stored: its owner (a crawled URL's fingerprint), or `None` for a list's job,
-    /// which owns its name alone.
-    owners: Mutex<HashMap<u64, Option<u128>>>,
+    /// Each name stored: its owner ([`owner_key`]: a crawled URL, or a list's job, which owns
+    /// its name alone).
+    owners: Mutex<HashMap<u64, u64>>,
     /// Where each URL's body is, from an earlier run's index (for `skip_existing`).
     files: HashMap<u128, PathBuf>,
     /// Which crawled pages are saved.
@@ -126,13 +126,7 @@ impl WriterGate {
     /// A gate that knows what an earlier run of the crawl stored, and which pages to save.
     pub fn knowing(known: Known, rules: SaveRules) -> Self {
         WriterGate {
-            owners: Mutex::new(
-                known
-                    .owners
-                    .into_iter()
-                    .map(|(file, url)| (file, Some(url)))
-                    .collect(),
-            ),
+            owners: Mutex::new(known.owners),
             files: known.files,
             rules,
             ..WriterGate::default()
@@ -143,12 +137,13 @@ impl WriterGate {
     /// for one job alone (`None`); false when someone else owns it.
     fn claim(&self, file: &Path, owner: Option<u128>) -> bool {
         let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        let key = owner_key(owner);
         match owners.entry(file_key(file)) {
             Entry::Vacant(v) => {
-                v.insert(owner);
+                v.insert(key);
                 true
             }
-            Entry::Occupied(o) => owner.is_some() && *o.get() == owner,
+            Entry::Occupied(o) => owner.is_some() && *o.get() == key,
         }
     }
 
@@ -326,7 +321,7 @@ impl Handler<Save> for Writer {
                     // The type without its parameters, as archive indexes write it.
                     line.mime = mime.map(|m| m.split(';').next().unwrap_or("").trim().to_string());
                     line.length = Some(bytes);
-                    line.digest = Some(sha1_digest(&sha1));
+                    line.digest = sha1.map(|s| sha1_digest(&s));
                     line.file = Some(file.to_string_lossy().into_owned());
                     index.record(&line);
                 }
@@ -354,7 +349,7 @@ impl Writer {
         file: PathBuf,
         body: Body,
         owner: Option<u128>,
-    ) -> Result<(PathBuf, u64, [u8; 20]), JobError> {
+    ) -> Result<(PathBuf, u64, Option<[u8; 20]>), JobError> {
         let taken = |file: &Path| {
             JobError::new(
                 ErrorKind::Write,
@@ -393,9 +388,16 @@ impl Writer {
                     }
                     other => other,
                 }
-                .map(|()| (bytes.len() as u64, Sha1::digest(&bytes).into()))
+                // The digest is the index's alone: a list without one (most bulk downloads)
+                // does not pay for it.
+                .map(|()| {
+                    let sha1 = self.index.is_some().then(|| Sha1::digest(&bytes).into());
+                    (bytes.len() as u64, sha1)
+                })
             }
-            Body::Parts(part) => self.guarded(ctx, &what, |sink| (*part).commit(sink, &file)),
+            Body::Parts(part) => self
+                .guarded(ctx, &what, |sink| (*part).commit(sink, &file))
+                .map(|(bytes, sha1)| (bytes, Some(sha1))),
         };
         match result {
             Ok((bytes, sha1)) => Ok((file, bytes, sha1)),
