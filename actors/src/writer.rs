@@ -135,9 +135,9 @@ impl WriterGate {
 
     /// Claims `file` for `owner` (a crawled URL: the same URL may claim its own name again) or
     /// for one job alone (`None`); false when someone else owns it.
-    fn claim(&self, file: &Path, owner: Option<u128>) -> bool {
+    fn claim(&self, file: &Path, owner: Option<u64>) -> bool {
         let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
-        let key = owner_key(owner);
+        let key = owner.unwrap_or(0);
         match owners.entry(file_key(file)) {
             Entry::Vacant(v) => {
                 v.insert(key);
@@ -310,7 +310,7 @@ impl Handler<Save> for Writer {
             self.finished.do_send(Finished(report));
             return;
         }
-        let owner = owned.then(|| fingerprint(&url));
+        let owner = owned.then(|| owner_key(&url));
         let stored = self.store(ctx, &report.job, file, body, owner);
         drop(permit);
         match stored {
@@ -348,7 +348,7 @@ impl Writer {
         job: &Job,
         file: PathBuf,
         body: Body,
-        owner: Option<u128>,
+        owner: Option<u64>,
     ) -> Result<(PathBuf, u64, Option<[u8; 20]>), JobError> {
         let taken = |file: &Path| {
             JobError::new(

@@ -14,6 +14,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use flags_actors::archive::{cdxj, read, Exchange, WarcOptions, WarcWriter, Written};
 
+mod common;
+use common::archive_tools::{noise, tool, warcio_check};
+
 /// One exchange of the sample crawl.
 struct Sample {
     url: &'static str,
@@ -28,19 +31,6 @@ fn request_for(url: &str) -> Vec<u8> {
     let host = url.split('/').nth(2).unwrap_or("");
     format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: flags/test\r\nAccept-Encoding: gzip\r\n\r\n")
         .into_bytes()
-}
-
-/// Deterministic bytes that do not compress (a xorshift stream).
-fn noise(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
 }
 
 fn samples() -> Vec<Sample> {
@@ -259,7 +249,7 @@ fn every_response_reads_back_as_given() {
 /// `warcio check` and `warcio index` accept the file, and `warcio extract --payload` gives back
 /// every body.
 fn warcio_accepts(warc: &Path, written: &[(String, Vec<u8>, Vec<u8>, Written)]) {
-    let Some(warcio) = which("warcio") else {
+    let Some(warcio) = tool("warcio") else {
         println!("SKIPPED: warcio is not on PATH (pip install warcio)");
         return;
     };
@@ -412,7 +402,7 @@ fn a_killed_writer_leaves_only_whole_records() {
     assert_eq!(records.len() as u64, kept.records);
     let index = fs::read_to_string(format!("{}.cdxj", kept.path.display())).unwrap();
     assert_eq!(index.lines().count(), written.len());
-    warcio_check_only(&kept.path);
+    warcio_check(&kept.path);
 
     assert!(thread.exists(), "not the writer `k`'s file");
     let worker = flags_actors::archive::recover_worker(dir.path(), "k", true).unwrap();
@@ -492,31 +482,14 @@ fn a_body_that_fails_leaves_no_trace() {
         .map(|r| r.field("WARC-Target-URI").unwrap().to_string())
         .collect();
     assert_eq!(urls, ["http://example.com/1", "http://example.com/4"]);
-    warcio_check_only(&closed[0]);
-}
-
-fn warcio_check_only(warc: &Path) {
-    let Some(warcio) = which("warcio") else {
-        println!("SKIPPED: warcio is not on PATH (pip install warcio)");
-        return;
-    };
-    let check = Command::new(warcio)
-        .arg("check")
-        .arg(warc)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "warcio check: {}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    warcio_check(&closed[0]);
 }
 
 /// pywb replays the archived page byte for byte, from the collection `wb-manager add` indexed
 /// and from one that uses our CDXJ index as it is.
 #[test]
 fn pywb_replays_the_archive() {
-    let (Some(manager), Some(wayback)) = (which("wb-manager"), which("wayback")) else {
+    let (Some(manager), Some(wayback)) = (tool("wb-manager"), tool("wayback")) else {
         println!("SKIPPED: pywb is not on PATH (pip install pywb)");
         return;
     };
@@ -630,16 +603,4 @@ fn get(port: u16, path: &str, deadline: Instant) -> (u16, Vec<u8>) {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-/// A tool in `FLAGS_ARCHIVE_TOOLS` (the virtualenv `.ci/run` installs warcio and pywb into), or
-/// on PATH.
-fn which(cmd: &str) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("FLAGS_ARCHIVE_TOOLS")
-        .map(|d| vec![PathBuf::from(d)])
-        .unwrap_or_default();
-    if let Some(paths) = std::env::var_os("PATH") {
-        dirs.extend(std::env::split_paths(&paths));
-    }
-    dirs.into_iter().map(|p| p.join(cmd)).find(|p| p.is_file())
 }

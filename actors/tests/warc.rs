@@ -17,7 +17,7 @@ use std::time::Duration;
 use flags_actors::archive::{read, WarcOptions};
 use flags_actors::{Config, CrawlSpec, Crawler, Job, Sink, Summary};
 
-use common::archive_tools::warcio_check;
+use common::archive_tools::{noise, warcio_check};
 use common::raw::{head, respond, RawServer};
 
 /// Stores nothing: reads each body to its end and drops it.
@@ -27,19 +27,6 @@ impl Sink for Nowhere {
     fn store(&self, _: &Job, _: &Path, body: &mut dyn io::Read) -> io::Result<()> {
         io::copy(body, &mut io::sink()).map(|_| ())
     }
-}
-
-/// Deterministic bytes that do not compress (a xorshift stream).
-fn noise(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
 }
 
 const BIG: usize = 5 * 1024 * 1024;

@@ -150,3 +150,16 @@ impl Drop for Pywb {
         let _ = self.child.wait();
     }
 }
+
+/// Deterministic bytes that do not compress (a xorshift stream).
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
