@@ -80,10 +80,11 @@ impl Index {
     /// Appends a line (one write call). An index that cannot be written is reported once and
     /// dropped: the crawl goes on without it.
     pub fn record(&self, line: &Line) {
+        // Formatted before the lock: the writer threads wait on each other only for the write.
+        let text = format!("{line}\n");
         let Ok(mut out) = self.out.lock() else {
             return;
         };
-        let text = format!("{line}\n");
         if let Some(Err(e)) = out.as_mut().map(|f| f.write_all(text.as_bytes())) {
             eprintln!(
                 "flags: the index {} cannot be written ({e}); going on without it",
