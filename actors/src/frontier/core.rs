@@ -24,7 +24,7 @@ use super::CrawlStats;
 use crate::job::Role;
 use crate::job::{ErrorKind, Job, JobError};
 use crate::policy::{
-    ms, Finished, Millis, Policy, RobotsAnswer, Rules, Trouble, TroubleKind, Verdict,
+    ms, Admitted, Finished, Millis, Policy, RobotsAnswer, Rules, Trouble, TroubleKind, Verdict,
 };
 use crate::protocol::{Failed, PageDone, Retry};
 use crate::sitemap::Sitemap;
@@ -571,24 +571,46 @@ impl<S: Store> Core<S> {
                 admitted.truncate(room);
                 *count += admitted.len();
             }
-            let parent: Arc<str> = Arc::from(url);
-            let entries = admitted
-                .into_iter()
-                .map(|a| {
-                    Entry::url(a.url.as_str(), a.depth, 0, Some(Arc::clone(&parent)))
-                        .with_role(a.role)
-                })
-                .collect();
-            self.add(entries).await?;
+            self.queue_admitted(url, admitted).await?;
         }
+        self.stats.sitemaps.fetch_add(1, Ordering::Relaxed);
+        self.end_out(out, "sitemap", status.is_some(), now).await
+    }
+
+    /// Queues what the policy admitted from `parent` (a page or a sitemap), all sharing one
+    /// allocation of the parent's URL.
+    async fn queue_admitted(
+        &mut self,
+        parent: &str,
+        admitted: Vec<Admitted>,
+    ) -> Result<(), StoreError> {
+        let parent: Arc<str> = Arc::from(parent);
+        let entries = admitted
+            .into_iter()
+            .map(|a| {
+                Entry::url(a.url.as_str(), a.depth, a.hops, Some(Arc::clone(&parent)))
+                    .with_role(a.role)
+            })
+            .collect();
+        self.add(entries).await
+    }
+
+    /// An entry handed out is done in the store as `outcome`; the slot it holds, if any, goes
+    /// back with the host's next start after its delay (`answered`: the server answered).
+    async fn end_out(
+        &mut self,
+        out: Out,
+        outcome: &str,
+        answered: bool,
+        now: Millis,
+    ) -> Result<(), StoreError> {
         let release = out.slot.as_deref().map(|slot| Release {
             host: &out.host,
             slot,
             next_start: now + ms(self.delay_of(&out.host)),
-            answered: status.is_some(),
+            answered,
         });
-        self.stats.sitemaps.fetch_add(1, Ordering::Relaxed);
-        self.store.finish(&out.entry, "sitemap", release).await?;
+        self.store.finish(&out.entry, outcome, release).await?;
         if out.slot.is_some() {
             self.released(&out.host, now);
         }
@@ -786,30 +808,12 @@ impl<S: Store> Core<S> {
                     self.policy.scope.allow_host(&host);
                 }
             }
-            let parent: Arc<str> = Arc::from(&*out.entry.url);
-            let entries = links
-                .admitted
-                .into_iter()
-                .map(|a| {
-                    Entry::url(a.url.as_str(), a.depth, a.hops, Some(Arc::clone(&parent)))
-                        .with_role(a.role)
-                })
-                .collect();
-            self.add(entries).await?;
+            self.queue_admitted(&out.entry.url, links.admitted).await?;
         }
         // The links are queued before the page is done: a crash in between finds the page again
         // and its links already seen, never a page done whose links were lost.
-        let release = out.slot.as_deref().map(|slot| Release {
-            host: &out.host,
-            slot,
-            next_start: now + ms(self.delay_of(&out.host)),
-            answered: done.status.is_some(),
-        });
-        self.store.finish(&out.entry, done.outcome, release).await?;
-        if out.slot.is_some() {
-            self.released(&out.host, now);
-        }
-        Ok(())
+        self.end_out(out, done.outcome, done.status.is_some(), now)
+            .await
     }
 
     /// An attempt failed in a way that may pass: the policy decides whether the page is tried

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 pub(crate) use host::{HostState, Readiness, Trouble, TroubleKind, Verdict};
 pub(crate) use robots::{RobotsAnswer, Rules};
-pub(crate) use scope::{Finished, Scope};
+pub(crate) use scope::{Admitted, Finished, Scope};
 
 use crate::config::Config;
 use crate::spec::CrawlSpec;
