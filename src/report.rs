@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use flags_actors::{Event, Outcome, Summary};
+use flags_actors::{Event, Outcome, SharedStatus, Summary};
 
 use crate::cli::Plan;
 
@@ -119,22 +119,10 @@ pub(crate) fn shared_lines(summary: &Summary, what: &str) {
 pub(crate) fn shared_json(summary: &Summary, line: &mut serde_json::Value) {
     if let Some(s) = &summary.shared {
         let mine = summary.finished() + summary.blocked + summary.sitemaps;
-        line["shared"] = serde_json::json!({
-            "complete": s.complete(),
-            "added": s.added,
-            "queued": s.queued,
-            "in_flight": s.in_flight,
-            "ok": s.ok,
-            "not_found": s.not_found,
-            "redirected": s.redirected,
-            "errors": s.errors,
-            "skipped": s.skipped,
-            "blocked": s.blocked,
-            "fetched": s.fetched,
-            "sitemaps": s.sitemaps,
-            "workers": s.workers,
-            "by_others": s.done().saturating_sub(mine),
-        });
+        let mut shared = serde_json::json!({ "complete": s.complete() });
+        shared_counts(&mut shared, s);
+        shared["by_others"] = s.done().saturating_sub(mine).into();
+        line["shared"] = shared;
     }
     if let Some(why) = &summary.lost {
         line["lost"] = why.clone().into();
@@ -200,4 +188,26 @@ pub(crate) fn job_json(r: &flags_actors::JobReport) -> serde_json::Value {
         "error": error,
         "error_kind": kind,
     })
+}
+
+/// Adds a shared crawl's counts to a JSON object: the summary's `shared` object and `flags
+/// status --json` say them alike.
+pub fn shared_counts(object: &mut serde_json::Value, s: &SharedStatus) {
+    let counts = [
+        ("added", s.added),
+        ("queued", s.queued),
+        ("in_flight", s.in_flight),
+        ("ok", s.ok),
+        ("not_found", s.not_found),
+        ("redirected", s.redirected),
+        ("errors", s.errors),
+        ("skipped", s.skipped),
+        ("blocked", s.blocked),
+        ("fetched", s.fetched),
+        ("sitemaps", s.sitemaps),
+        ("workers", s.workers),
+    ];
+    for (name, count) in counts {
+        object[name] = count.into();
+    }
 }

@@ -3,7 +3,7 @@
 use flags_actors::SharedCrawl;
 
 use crate::cli::{StatusArgs, UsageError};
-use crate::report::{out, EXIT_OK, EXIT_USAGE};
+use crate::report::{out, shared_counts, EXIT_OK, EXIT_USAGE};
 
 /// Prints the crawl's counts; exit code 2 when Redis does not answer.
 pub fn run(args: &StatusArgs) -> u8 {
@@ -25,25 +25,15 @@ pub fn run(args: &StatusArgs) -> u8 {
         }
     };
     if args.json {
-        out(serde_json::json!({
+        let mut line = serde_json::json!({
             "type": "status",
             "crawl": args.crawl_name,
-            "added": s.added,
-            "queued": s.queued,
-            "in_flight": s.in_flight,
             "done": s.done(),
-            "ok": s.ok,
-            "not_found": s.not_found,
-            "redirected": s.redirected,
-            "errors": s.errors,
-            "skipped": s.skipped,
-            "blocked": s.blocked,
-            "fetched": s.fetched,
-            "sitemaps": s.sitemaps,
-            "workers": s.workers,
-            "exists": s.exists,
-            "complete": s.complete(),
-        }));
+        });
+        shared_counts(&mut line, &s);
+        line["exists"] = s.exists.into();
+        line["complete"] = s.complete().into();
+        out(line);
         return EXIT_OK;
     }
     out(format_args!(
