@@ -26,7 +26,7 @@ use serde_json::{Map, Value};
 use super::warc::timestamp14;
 
 /// One index line. Build it with [`Line::new`] and set the fields that apply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Line {
     /// The SURT key of `url` (see [`urlkey`]).
     pub urlkey: String,
@@ -59,14 +59,7 @@ impl Line {
             urlkey: urlkey(url),
             timestamp: timestamp14(when),
             url: url.to_string(),
-            mime: None,
-            status: None,
-            digest: None,
-            length: None,
-            offset: None,
-            filename: None,
-            file: None,
-            extra: Vec::new(),
+            ..Line::default()
         }
     }
 
@@ -92,15 +85,7 @@ impl Line {
         let mut line = Line {
             urlkey: urlkey.to_string(),
             timestamp: timestamp.to_string(),
-            url: String::new(),
-            mime: None,
-            status: None,
-            digest: None,
-            length: None,
-            offset: None,
-            filename: None,
-            file: None,
-            extra: Vec::new(),
+            ..Line::default()
         };
         for (name, value) in map {
             match name.as_str() {
