@@ -173,6 +173,21 @@ fn gaps(hits: &[Hit]) -> Vec<Duration> {
     hits.windows(2).map(|w| w[1].start - w[0].start).collect()
 }
 
+/// When each incident of a host began: the requests in a burst start within 50 ms of each other,
+/// a pause separates one burst from the next.
+pub fn incident_starts(hits: &[Hit]) -> Vec<Instant> {
+    let mut starts: Vec<Instant> = Vec::new();
+    for h in hits {
+        if starts
+            .last()
+            .is_none_or(|s| h.start - *s > Duration::from_millis(50))
+        {
+            starts.push(h.start);
+        }
+    }
+    starts
+}
+
 #[test]
 fn a_robots_txt_that_answers_500_for_ever_gives_its_host_up_after_growing_pauses() {
     let server = Scripted::start(|path, _| match path {
@@ -345,15 +360,7 @@ fn pages_that_answer_503_for_ever_end_and_their_host_is_given_up() {
     let pages = server.hits_of("/p/");
     assert!(pages.len() <= 3 * 2, "{} requests", pages.len());
     // Each incident starts after a pause that doubles: 0.1 s, then 0.2 s.
-    let mut starts: Vec<Instant> = Vec::new();
-    for h in &pages {
-        if starts
-            .last()
-            .is_none_or(|s| h.start - *s > Duration::from_millis(50))
-        {
-            starts.push(h.start);
-        }
-    }
+    let starts = incident_starts(&pages);
     assert_eq!(starts.len(), 3, "{pages:?}");
     assert!(starts[1] - starts[0] >= Duration::from_millis(100));
     assert!(starts[2] - starts[1] >= Duration::from_millis(200));

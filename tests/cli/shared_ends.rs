@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use super::crawl::{files, json_lines, summary, Quirks, SiteServer};
-use super::hostile::{page, status, Answer, Scripted};
+use super::hostile::{incident_starts, page, status, Answer, Scripted};
 use super::redis::Redis;
 use super::{flags, stderr, stdout};
 
@@ -115,15 +115,7 @@ fn a_shared_crawl_pauses_and_gives_up_hosts_as_a_crawl_in_memory_does() {
     // starts 0.1 s and then 0.2 s apart.
     let pages = server.hits_of("/p/");
     assert!(pages.len() <= 6, "{pages:?}");
-    let mut starts: Vec<Instant> = Vec::new();
-    for h in &pages {
-        if starts
-            .last()
-            .is_none_or(|s| h.start - *s > Duration::from_millis(50))
-        {
-            starts.push(h.start);
-        }
-    }
+    let starts = incident_starts(&pages);
     assert_eq!(starts.len(), 3, "{pages:?}");
     assert!(starts[1] - starts[0] >= Duration::from_millis(100));
     assert!(starts[2] - starts[1] >= Duration::from_millis(200));
