@@ -28,6 +28,7 @@ use crate::policy::{
 };
 use crate::protocol::{Failed, PageDone, Retry};
 use crate::sitemap::Sitemap;
+use crate::store::queue::HostQueue;
 use crate::store::{Acquire, Entry, Release, Slot, Store, StoreError};
 
 /// What the frontier does next.
@@ -66,7 +67,7 @@ const SPARE_TTL: Millis = 20;
 
 /// A host this worker holds URLs of.
 struct LocalHost {
-    queue: VecDeque<Entry>,
+    queue: HostQueue,
     /// Pages to try again, in the order they may be.
     later: VecDeque<Entry>,
     robots: Robots,
@@ -645,7 +646,7 @@ impl<S: Store> Core<S> {
                     Robots::Known(Rules::allow_all())
                 };
                 let host = LocalHost {
-                    queue: VecDeque::new(),
+                    queue: HostQueue::new(Arc::clone(&key)),
                     later: VecDeque::new(),
                     robots,
                     delay: self.policy.delay,
@@ -967,7 +968,7 @@ impl<S: Store> Core<S> {
         }
         let mut ids: Vec<&str> = Vec::new();
         for h in self.hosts.values() {
-            ids.extend(h.queue.iter().chain(&h.later).map(Entry::id));
+            ids.extend(h.queue.ids().chain(h.later.iter().map(Entry::id)));
         }
         ids.extend(self.out.values().map(|o| o.entry.id()));
         let mut slots: Vec<(&str, &str)> = self

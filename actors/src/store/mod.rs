@@ -21,6 +21,7 @@
 //! the operation that sent it.
 
 pub(crate) mod memory;
+pub(crate) mod queue;
 pub(crate) mod redis;
 
 use std::cell::Cell;
