@@ -372,8 +372,7 @@ impl Writer {
         let what = file.display().to_string();
         let result = match body {
             Body::Memory(bytes) => {
-                let stored =
-                    self.guarded(ctx, &what, |sink| sink.store(job, &file, &mut &bytes[..]));
+                let stored = self.guarded(ctx, &what, |sink| sink.store_bytes(job, &file, &bytes));
                 match stored {
                     // A file where a folder is needed, or a folder where the file goes: the
                     // page goes where nothing stands in the way.
@@ -384,7 +383,7 @@ impl Writer {
                             return Err(taken(&file));
                         }
                         let what = file.display().to_string();
-                        self.guarded(ctx, &what, |sink| sink.store(job, &file, &mut &bytes[..]))
+                        self.guarded(ctx, &what, |sink| sink.store_bytes(job, &file, &bytes))
                     }
                     other => other,
                 }

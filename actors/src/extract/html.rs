@@ -9,10 +9,15 @@
 //! attribute names are matched ignoring case; of a repeated attribute the first counts.
 //! Resolving is left to the caller, since a `<base>` anywhere applies to every URL.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
+use std::sync::LazyLock;
 
 use lol_html::html_content::{Element, TextChunk};
-use lol_html::{element, text, AsciiCompatibleEncoding, HtmlRewriter, Settings};
+use lol_html::{
+    AsciiCompatibleEncoding, ElementContentHandlers, HandlerResult, HtmlRewriter, Selector,
+    Settings,
+};
 
 use super::robots::Robots;
 
@@ -59,8 +64,47 @@ const REQUISITE_RELS: [&str; 6] = [
     "modulepreload",
 ];
 
+/// The selectors a pass matches, parsed once (`element!` parses its selector on every page: 1%
+/// of a crawl's time). Names only, attributes checked in the handlers: attribute conditions make
+/// lol_html's matching slower on every element (measured: 9% of a page's time).
+struct Selectors {
+    links: Selector,
+    base: Selector,
+    meta: Selector,
+    media: Selector,
+    link: Selector,
+    style: Selector,
+    style_attr: Selector,
+}
+
+static SELECTORS: LazyLock<Selectors> = LazyLock::new(|| {
+    let parse = |s: &str| s.parse::<Selector>().expect("a valid selector");
+    Selectors {
+        links: parse("a, area"),
+        base: parse("base"),
+        // `meta`, not `meta[name][content]`, as above: a page has few `<meta>`s.
+        meta: parse("meta"),
+        media: parse("img, source, video, audio, track, embed, script, input, object"),
+        link: parse("link"),
+        style: parse("style"),
+        style_attr: parse("[style]"),
+    }
+});
+
+/// The handler of elements that match `selector`.
+fn on<'h>(
+    selector: &'static Selector,
+    handler: impl FnMut(&mut Element<'_, '_>) -> HandlerResult + 'h,
+) -> (Cow<'static, Selector>, ElementContentHandlers<'h>) {
+    (
+        Cow::Borrowed(selector),
+        ElementContentHandlers::default().element(handler),
+    )
+}
+
 /// Reads `html`, bytes in `encoding`.
 pub(crate) fn scan(html: &[u8], encoding: AsciiCompatibleEncoding, want: Want) -> Found {
+    let sel = &*SELECTORS;
     let found = RefCell::new(Found::default());
     // A `<style>` element's text arrives in chunks.
     let style = RefCell::new(String::new());
@@ -80,18 +124,15 @@ pub(crate) fn scan(html: &[u8], encoding: AsciiCompatibleEncoding, want: Want) -
             // Strict mode stops at markup whose parsing depends on the tree (rare); a reader
             // would rather keep going, as a browser does.
             .with_strict(false)
-            // Names only, `href` checked in the handler: attribute conditions make lol_html's
-            // matching slower on every element (measured: 9% of a page's time).
-            .append_element_content_handler(element!("a, area", link))
-            .append_element_content_handler(element!("base", |el| {
+            .append_element_content_handler(on(&sel.links, link))
+            .append_element_content_handler(on(&sel.base, |el| {
                 let mut found = found.borrow_mut();
                 if found.base.is_none() {
                     found.base = attr(el, "href");
                 }
                 Ok(())
             }))
-            // `meta`, not `meta[name][content]`, as above: a page has few `<meta>`s.
-            .append_element_content_handler(element!("meta", |el| {
+            .append_element_content_handler(on(&sel.meta, |el| {
                 if let (Some(name), Some(content)) = (attr(el, "name"), attr(el, "content")) {
                     found.borrow_mut().robots.meta(&name, &content);
                 }
@@ -99,15 +140,11 @@ pub(crate) fn scan(html: &[u8], encoding: AsciiCompatibleEncoding, want: Want) -
             }));
         if want.requisites {
             settings = settings
-                // Names only, as above.
-                .append_element_content_handler(element!(
-                    "img, source, video, audio, track, embed, script, input, object",
-                    |el| {
-                        requisite(el, &push);
-                        Ok(())
-                    }
-                ))
-                .append_element_content_handler(element!("link", |el| {
+                .append_element_content_handler(on(&sel.media, |el| {
+                    requisite(el, &push);
+                    Ok(())
+                }))
+                .append_element_content_handler(on(&sel.link, |el| {
                     let rel = attr(el, "rel").unwrap_or_default();
                     let mut tokens = rel.split_ascii_whitespace();
                     if tokens.any(|t| REQUISITE_RELS.iter().any(|r| t.eq_ignore_ascii_case(r))) {
@@ -117,18 +154,21 @@ pub(crate) fn scan(html: &[u8], encoding: AsciiCompatibleEncoding, want: Want) -
                     }
                     Ok(())
                 }))
-                .append_element_content_handler(text!("style", |chunk: &mut TextChunk| {
-                    let mut text = style.borrow_mut();
-                    text.push_str(chunk.as_str());
-                    if chunk.last_in_text_node() {
-                        push(Asset::Css(std::mem::take(&mut *text)));
-                    }
-                    Ok(())
-                }));
+                .append_element_content_handler((
+                    Cow::Borrowed(&sel.style),
+                    ElementContentHandlers::default().text(|chunk: &mut TextChunk| {
+                        let mut text = style.borrow_mut();
+                        text.push_str(chunk.as_str());
+                        if chunk.last_in_text_node() {
+                            push(Asset::Css(std::mem::take(&mut *text)));
+                        }
+                        Ok(())
+                    }),
+                ));
             // `[style]` makes lol_html read the attributes of every element (+40% per page): it
             // is only asked for when some CSS in the page could hold a URL.
             if mentions_css_url(html) {
-                settings = settings.append_element_content_handler(element!("[style]", |el| {
+                settings = settings.append_element_content_handler(on(&sel.style_attr, |el| {
                     if let Some(css) = attr(el, "style") {
                         push(Asset::Css(css));
                     }
