@@ -625,7 +625,7 @@ impl<S: Store> Core<S> {
             if later {
                 h.later.pop_front()
             } else {
-                h.queue.pop_front()
+                h.queue.pop_front(key)
             }
         });
         self.held = self.held.saturating_sub(1);
@@ -646,7 +646,7 @@ impl<S: Store> Core<S> {
                     Robots::Known(Rules::allow_all())
                 };
                 let host = LocalHost {
-                    queue: HostQueue::new(Arc::clone(&key)),
+                    queue: HostQueue::default(),
                     later: VecDeque::new(),
                     robots,
                     delay: self.policy.delay,
@@ -671,7 +671,7 @@ impl<S: Store> Core<S> {
                 .partition_point(|e| e.not_before <= entry.not_before);
             h.later.insert(at, entry);
         } else {
-            h.queue.push_back(entry);
+            h.queue.push_back(&key, entry);
         }
         self.held += 1;
         self.stats.queued.store(self.held, Ordering::Relaxed);

@@ -10,7 +10,8 @@
 //! store's id, a list's job) in a queue of their own.
 //!
 //! Order is first in, first out, as a `VecDeque` would keep it; an entry put back at the front
-//! (a job the supervisor could not take) is kept as it is, ahead of the rest.
+//! (a job the supervisor could not take) is kept as it is, ahead of the rest. A queue of one
+//! entry is 64 bytes: the packing (and its buffer) exists only behind a second entry.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -21,14 +22,21 @@ use crate::job::Role;
 /// Consumed bytes are dropped from the buffer's front once they are this many and half of it.
 const COMPACT_AT: usize = 64 * 1024;
 
-/// A host's entries in the order they are handed out.
+/// A host's entries in the order they are handed out. Small while it holds at most one entry
+/// (a crawl of a hundred thousand hosts holds that many queues): the rest is boxed.
+#[derive(Default)]
 pub(crate) struct HostQueue {
-    /// `scheme://host[:port]` of every URL queued here, left out of the packed bytes.
-    origin: Arc<str>,
+    /// The first entry, unpacked, so that [`HostQueue::front`] can lend it (after the entries
+    /// put back, if any).
+    next: Option<Entry>,
+    rest: Option<Box<Rest>>,
+}
+
+/// What a queue of more than one entry holds besides `next`.
+#[derive(Default)]
+struct Rest {
     /// Entries put back at the front, the first to go out last in the vector.
     returned: Vec<Entry>,
-    /// The first of the packed entries, unpacked, so that [`HostQueue::front`] can lend it.
-    next: Option<Entry>,
     packed: Packed,
 }
 
@@ -56,18 +64,12 @@ const HAS_EXTRA: u8 = 1 << 4;
 const SAME_ORIGIN: u8 = 1 << 5;
 
 impl HostQueue {
-    /// An empty queue for the URLs of `origin`.
-    pub fn new(origin: Arc<str>) -> Self {
-        HostQueue {
-            origin,
-            returned: Vec::new(),
-            next: None,
-            packed: Packed::default(),
-        }
-    }
-
     pub fn len(&self) -> usize {
-        self.returned.len() + usize::from(self.next.is_some()) + self.packed.len
+        usize::from(self.next.is_some())
+            + self
+                .rest
+                .as_ref()
+                .map_or(0, |r| r.returned.len() + r.packed.len)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -76,39 +78,65 @@ impl HostQueue {
 
     /// The entry [`HostQueue::pop_front`] would give.
     pub fn front(&self) -> Option<&Entry> {
-        self.returned.last().or(self.next.as_ref())
+        let returned = self.rest.as_ref().and_then(|r| r.returned.last());
+        returned.or(self.next.as_ref())
     }
 
-    pub fn push_back(&mut self, entry: Entry) {
-        if self.next.is_none() && self.packed.len == 0 {
+    /// Queues `entry`, whose URL starts with `origin` (`scheme://host[:port]`, the same for
+    /// every entry of the queue, left out of the packed bytes).
+    pub fn push_back(&mut self, origin: &str, entry: Entry) {
+        let packed = self.rest.as_ref().map_or(0, |r| r.packed.len);
+        if self.next.is_none() && packed == 0 {
             self.next = Some(entry);
         } else {
-            self.packed.push(&self.origin, entry);
+            let rest = self.rest.get_or_insert_with(Box::default);
+            rest.packed.push(origin, entry);
         }
     }
 
     /// Puts `entry` ahead of every other.
     pub fn push_front(&mut self, entry: Entry) {
-        self.returned.push(entry);
+        let rest = self.rest.get_or_insert_with(Box::default);
+        rest.returned.push(entry);
     }
 
-    pub fn pop_front(&mut self) -> Option<Entry> {
-        if let Some(entry) = self.returned.pop() {
-            return Some(entry);
+    /// The first entry; `origin` as given to [`HostQueue::push_back`].
+    pub fn pop_front(&mut self, origin: &str) -> Option<Entry> {
+        if let Some(rest) = &mut self.rest {
+            if let Some(entry) = rest.returned.pop() {
+                self.tidy();
+                return Some(entry);
+            }
         }
         let entry = self.next.take();
-        self.next = self.packed.pop(&self.origin);
+        self.next = self.rest.as_mut().and_then(|r| r.packed.pop(origin));
+        self.tidy();
         entry
     }
 
     /// The store ids of the entries that have one, in no particular order.
     pub fn ids(&self) -> impl Iterator<Item = &str> {
-        self.returned
-            .iter()
+        let rest = self.rest.as_deref();
+        rest.into_iter()
+            .flat_map(|r| &r.returned)
             .chain(&self.next)
             .map(Entry::id)
-            .chain(self.packed.extras.iter().map(|x| &*x.id))
+            .chain(
+                rest.into_iter()
+                    .flat_map(|r| r.packed.extras.iter().map(|x| &*x.id)),
+            )
             .filter(|id| !id.is_empty())
+    }
+
+    /// Gives the box back once it holds nothing.
+    fn tidy(&mut self) {
+        if self
+            .rest
+            .as_ref()
+            .is_some_and(|r| r.returned.is_empty() && r.packed.len == 0)
+        {
+            self.rest = None;
+        }
     }
 }
 
@@ -255,15 +283,20 @@ mod tests {
         Entry::url(url, 3, 1, parent.cloned())
     }
 
+    fn packed(q: &HostQueue) -> &Packed {
+        &q.rest.as_ref().expect("packed entries").packed
+    }
+
     fn urls(q: &mut HostQueue) -> Vec<String> {
-        std::iter::from_fn(|| q.pop_front())
+        std::iter::from_fn(|| q.pop_front("http://h"))
             .map(|e| e.url.into())
             .collect()
     }
 
     #[test]
     fn first_in_first_out_with_every_field_kept() {
-        let mut q = HostQueue::new("http://h:8080".into());
+        let origin = "http://h:8080";
+        let mut q = HostQueue::default();
         let page: Arc<str> = "http://h:8080/".into();
         let other: Arc<str> = "http://h:8080/other".into();
         let mut odd = entry("https://elsewhere/é?q=ü", Some(&other)).with_role(Role::Sitemap);
@@ -279,13 +312,13 @@ mod tests {
             entry("http://h:8080/d", Some(&page)),
         ];
         for e in all.iter().cloned() {
-            q.push_back(e);
+            q.push_back(origin, e);
         }
         assert_eq!(q.len(), 5);
         assert_eq!(q.ids().collect::<Vec<_>>(), ["1700000000000-0"]);
         for want in &all {
             assert_eq!(q.front().map(|e| e.url.clone()), Some(want.url.clone()));
-            let got = q.pop_front().expect("an entry");
+            let got = q.pop_front(origin).expect("an entry");
             assert_eq!(
                 (
                     &got.url,
@@ -309,17 +342,18 @@ mod tests {
                 )
             );
         }
-        assert!(q.is_empty() && q.pop_front().is_none() && q.front().is_none());
+        assert!(q.is_empty() && q.pop_front(origin).is_none() && q.front().is_none());
+        assert!(q.rest.is_none());
     }
 
     #[test]
     fn an_entry_put_back_goes_first_and_pushes_mix_with_pops() {
-        let mut q = HostQueue::new("http://h".into());
+        let mut q = HostQueue::default();
         for i in 0..3 {
-            q.push_back(entry(&format!("http://h/{i}"), None));
+            q.push_back("http://h", entry(&format!("http://h/{i}"), None));
         }
-        let first = q.pop_front().expect("an entry");
-        q.push_back(entry("http://h/3", None));
+        let first = q.pop_front("http://h").expect("an entry");
+        q.push_back("http://h", entry("http://h/3", None));
         q.push_front(first);
         q.push_front(entry("http://h/x", None));
         assert_eq!(q.len(), 5);
@@ -337,22 +371,27 @@ mod tests {
 
     #[test]
     fn a_long_queue_is_compacted_as_it_drains_and_freed_when_empty() {
-        let mut q = HostQueue::new("http://h".into());
+        let mut q = HostQueue::default();
+        assert_eq!(std::mem::size_of::<HostQueue>(), 64);
         let n = 50_000;
         for i in 0..n {
-            q.push_back(entry(&format!("http://h/docs/page-{i:07}.html"), None));
+            q.push_back(
+                "http://h",
+                entry(&format!("http://h/docs/page-{i:07}.html"), None),
+            );
         }
         // Tag, hops, tries, depth, time, length: six bytes besides the path.
-        assert!(q.packed.bytes.len() <= (n - 1) * (6 + "/docs/page-0000000.html".len()));
+        assert!(packed(&q).bytes.len() <= (n - 1) * (6 + "/docs/page-0000000.html".len()));
         for i in 0..n {
-            // What was unpacked is never more than what is left (or a little).
-            let left = q.packed.bytes.len() - q.packed.read;
-            assert!(q.packed.read <= left.max(COMPACT_AT), "{i}");
-            let e = q.pop_front().expect("an entry");
+            if i < n - 1 {
+                // What was unpacked is never more than what is left (or a little).
+                let p = packed(&q);
+                assert!(p.read <= (p.bytes.len() - p.read).max(COMPACT_AT), "{i}");
+            }
+            let e = q.pop_front("http://h").expect("an entry");
             assert_eq!(&*e.url, format!("http://h/docs/page-{i:07}.html"));
         }
-        assert!(q.is_empty());
-        assert_eq!(q.packed.bytes.capacity(), 0);
+        assert!(q.is_empty() && q.rest.is_none());
     }
 
     #[test]
