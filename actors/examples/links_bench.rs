@@ -18,7 +18,11 @@
 //! - `html_links`: today's, on the body alone (encoding from the `<meta charset>`);
 //! - `HtmlLinks`: the crawl's step on a [`Page`] with a `Content-Type: text/html; charset=utf-8`
 //!   header, as the writer runs it;
-//! - `+requisites`: the same with page requisites (`HtmlLinks.requisites(true)`).
+//! - `+requisites`: the same with page requisites (`HtmlLinks.requisites(true)`);
+//! - `lol_html, no handler` and `lol_html, a handler matching nothing`: lol_html's floors, what
+//!   any link step built on it pays before it finds a link: its tag scanner alone, then with the
+//!   selector machinery any element handler switches on (on rustdoc pages that machinery, which
+//!   keeps a stack of open elements, costs more than the scanning).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -66,7 +70,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "text/html; charset=utf-8".to_string(),
     )];
     let with_requisites = HtmlLinks.requisites(true);
-    let steps: [(&str, &Step); 4] = [
+    let steps: [(&str, &Step); 6] = [
         ("before", &|url, body| before::html_links(url, body).len()),
         ("html_links", &|url, body| html_links(url, body).len()),
         ("HtmlLinks", &|url, body| {
@@ -79,9 +83,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let found = with_requisites.extract(&Page::new(url, &headers, body));
             found.links.len() + found.assets.len()
         }),
+        ("lol_html, no handler", &|_, body| floor::scan(body, false)),
+        ("lol_html, a handler matching nothing", &|_, body| {
+            floor::scan(body, true)
+        }),
     ];
-    let mut best = [u64::MAX; 4];
-    let mut found = [0; 4];
+    let mut best = [u64::MAX; 6];
+    let mut found = [0; 6];
     for _ in 0..PASSES {
         for (i, (_, step)) in steps.iter().enumerate() {
             let start = Clock::now();
@@ -91,12 +99,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     for (i, (name, _)) in steps.iter().enumerate() {
         let ns = best[i] as f64;
+        let per_url = match found[i] {
+            0 => "".to_string(),
+            n => format!(", {:>5.0} ns per URL", ns / n as f64),
+        };
         println!(
-            "{name:>12}: {:>7} URLs ({:5.1} per page); {:>8.0} ns per page, {:>5.0} ns per URL",
+            "{name:>36}: {:>7} URLs ({:5.1} per page); {:>8.0} ns per page{per_url}",
             found[i],
             found[i] as f64 / pages.len() as f64,
             ns / pages.len() as f64,
-            ns / found[i].max(1) as f64,
         );
     }
     println!("({})", Clock::now().kind());
@@ -195,5 +206,22 @@ mod before {
             .filter_map(|h| base.join(h.trim()).ok())
             .map(String::from)
             .collect()
+    }
+}
+
+/// lol_html's floors: the same pass with nothing (or nothing that matches) to find.
+mod floor {
+    use lol_html::{element, HtmlRewriter, Settings};
+
+    pub fn scan(body: &[u8], with_handler: bool) -> usize {
+        let mut settings = Settings::new();
+        if with_handler {
+            settings = settings.append_element_content_handler(element!("flags-none", |_| Ok(())));
+        }
+        let mut rewriter = HtmlRewriter::new(settings, |_: &[u8]| {});
+        if rewriter.write(body).is_ok() {
+            let _ = rewriter.end();
+        }
+        0
     }
 }

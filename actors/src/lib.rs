@@ -49,7 +49,8 @@
 //! - `reporter` is the only place that counts, and the start of the page-done loop: every
 //!   outcome goes to the frontier with the links found on the page.
 //! - `frontier` (a crawl, [`Crawler::crawl`]; a shared crawl or list, [`Crawler::crawl_shared`],
-//!   [`Crawler::run_shared`]) owns what is left to fetch: one queue per host, robots.txt per host,
+//!   [`Crawler::run_shared`]) owns what is left to fetch: one queue per host (`store::queue`:
+//!   entries packed in one buffer, a crawl may hold millions), robots.txt per host,
 //!   the jobs handed out; it takes every decision from `policy` and keeps shared state in its
 //!   store: `store::memory` (the seen-set [`SeenSet`], host state, the journal that lets a crawl
 //!   resume after any stop) or `store::redis` ([`SharedCrawl`]: the same state in Redis Streams,
