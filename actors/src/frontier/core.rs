@@ -625,7 +625,7 @@ impl<S: Store> Core<S> {
             if later {
                 h.later.pop_front()
             } else {
-                h.queue.pop_front(key)
+                h.queue.pop_front()
             }
         });
         self.held = self.held.saturating_sub(1);
@@ -671,7 +671,7 @@ impl<S: Store> Core<S> {
                 .partition_point(|e| e.not_before <= entry.not_before);
             h.later.insert(at, entry);
         } else {
-            h.queue.push_back(&key, entry);
+            h.queue.push_back(entry);
         }
         self.held += 1;
         self.stats.queued.store(self.held, Ordering::Relaxed);

@@ -4,10 +4,12 @@
 //! [`Entry`] values each costs 56 bytes, plus its URL in an allocation of its own (a 69-byte URL
 //! takes 80 with the allocator's overhead), plus the seen-set's fingerprint: 189 bytes a queued
 //! URL, measured. Here the entries behind the first are bytes in one buffer per host: a tag, the
-//! small numbers as varints and the URL without its host's origin (`http://host:port`, the same
-//! for the whole queue), about 55 bytes for that URL. Their parent page, shared by all the links
-//! of a page, is kept once per run of entries found on the same page; the rare parts (a shared
-//! store's id, a list's job) in a queue of their own.
+//! small numbers as varints and the URL front-coded: how many leading bytes it shares with the
+//! URL queued just before it, then the rest. Links queued together come from one page and share
+//! most of their path (`http://host/docs/section-003/chapter-012/page-00` of
+//! `.../page-0012345.html`), so a 69-byte URL takes about 20 bytes. Their parent page, shared by
+//! all the links of a page, is kept once per run of entries found on the same page; the rare
+//! parts (a shared store's id, a list's job) in a queue of their own.
 //!
 //! Order is first in, first out, as a `VecDeque` would keep it; an entry put back at the front
 //! (a job the supervisor could not take) is kept as it is, ahead of the rest. A queue of one
@@ -43,6 +45,9 @@ struct Rest {
 /// The packed entries behind `next`.
 #[derive(Default)]
 struct Packed {
+    /// The URL of the last entry packed, which the next one is front-coded against (when none
+    /// is packed, it is coded against `next`'s, the entry just ahead of it).
+    last_in: Box<str>,
     bytes: Vec<u8>,
     /// Where the next entry to unpack starts.
     read: usize,
@@ -61,7 +66,6 @@ const ROLE_MASK: u8 = 0b11;
 const NO_PARENT: u8 = 1 << 2;
 const NEW_PARENT: u8 = 1 << 3;
 const HAS_EXTRA: u8 = 1 << 4;
-const SAME_ORIGIN: u8 = 1 << 5;
 
 impl HostQueue {
     pub fn len(&self) -> usize {
@@ -82,16 +86,19 @@ impl HostQueue {
         returned.or(self.next.as_ref())
     }
 
-    /// Queues `entry`, whose URL starts with `origin` (`scheme://host[:port]`, the same for
-    /// every entry of the queue, left out of the packed bytes).
-    pub fn push_back(&mut self, origin: &str, entry: Entry) {
-        let packed = self.rest.as_ref().map_or(0, |r| r.packed.len);
-        if self.next.is_none() && packed == 0 {
+    pub fn push_back(&mut self, entry: Entry) {
+        let Some(next) = &self.next else {
+            // Nothing packed either: packed entries always have `next` ahead of them.
             self.next = Some(entry);
+            return;
+        };
+        let rest = self.rest.get_or_insert_with(Box::default);
+        let ahead = if rest.packed.len == 0 {
+            next.url.clone()
         } else {
-            let rest = self.rest.get_or_insert_with(Box::default);
-            rest.packed.push(origin, entry);
-        }
+            std::mem::take(&mut rest.packed.last_in)
+        };
+        rest.packed.push(&ahead, entry);
     }
 
     /// Puts `entry` ahead of every other.
@@ -100,8 +107,7 @@ impl HostQueue {
         rest.returned.push(entry);
     }
 
-    /// The first entry; `origin` as given to [`HostQueue::push_back`].
-    pub fn pop_front(&mut self, origin: &str) -> Option<Entry> {
+    pub fn pop_front(&mut self) -> Option<Entry> {
         if let Some(rest) = &mut self.rest {
             if let Some(entry) = rest.returned.pop() {
                 self.tidy();
@@ -109,7 +115,10 @@ impl HostQueue {
             }
         }
         let entry = self.next.take();
-        self.next = self.rest.as_mut().and_then(|r| r.packed.pop(origin));
+        // The first packed entry was coded against the one just ahead of it: `entry`.
+        if let (Some(ahead), Some(rest)) = (&entry, &mut self.rest) {
+            self.next = rest.packed.pop(&ahead.url);
+        }
         self.tidy();
         entry
     }
@@ -141,7 +150,8 @@ impl HostQueue {
 }
 
 impl Packed {
-    fn push(&mut self, origin: &str, entry: Entry) {
+    /// Packs `entry`, front-coded against `ahead`, the URL of the entry just ahead of it.
+    fn push(&mut self, ahead: &str, entry: Entry) {
         let Entry {
             url,
             parent,
@@ -172,22 +182,24 @@ impl Packed {
             tag |= HAS_EXTRA;
             self.extras.push_back(extra);
         }
-        let rest = match url.strip_prefix(origin) {
-            Some(rest) => {
-                tag |= SAME_ORIGIN;
-                rest
-            }
-            None => &url,
-        };
+        let shared = ahead
+            .bytes()
+            .zip(url.bytes())
+            .take_while(|(a, b)| a == b)
+            .count();
+        let rest = &url.as_bytes()[shared..];
         self.bytes.extend_from_slice(&[tag, hops, tries]);
         put_varint(&mut self.bytes, u64::from(depth));
         put_varint(&mut self.bytes, not_before);
+        put_varint(&mut self.bytes, shared as u64);
         put_varint(&mut self.bytes, rest.len() as u64);
-        self.bytes.extend_from_slice(rest.as_bytes());
+        self.bytes.extend_from_slice(rest);
+        self.last_in = url;
         self.len += 1;
     }
 
-    fn pop(&mut self, origin: &str) -> Option<Entry> {
+    /// Unpacks the first entry; `ahead` is the URL of the entry that was just ahead of it.
+    fn pop(&mut self, ahead: &str) -> Option<Entry> {
         if self.len == 0 {
             return None;
         }
@@ -200,14 +212,16 @@ impl Packed {
         at += 3;
         let depth = take_varint(&self.bytes, &mut at)?;
         let not_before = take_varint(&self.bytes, &mut at)?;
+        let shared = usize::try_from(take_varint(&self.bytes, &mut at)?).ok()?;
         let n = usize::try_from(take_varint(&self.bytes, &mut at)?).ok()?;
         let rest = self.bytes.get(at..at + n)?;
         at += n;
-        let prefix = if tag & SAME_ORIGIN != 0 { origin } else { "" };
-        let mut url = String::with_capacity(prefix.len() + n);
-        url.push_str(prefix);
-        // The bytes are those of a `str` cut after a whole `str` (the origin).
-        url.push_str(&String::from_utf8_lossy(rest));
+        let mut url = Vec::with_capacity(shared + n);
+        url.extend_from_slice(ahead.as_bytes().get(..shared)?);
+        url.extend_from_slice(rest);
+        // The bytes of a `str` (a cut inside a character is mended by the rest).
+        let url = String::from_utf8(url)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         let parent = if tag & NO_PARENT != 0 {
             None
         } else {
@@ -288,14 +302,13 @@ mod tests {
     }
 
     fn urls(q: &mut HostQueue) -> Vec<String> {
-        std::iter::from_fn(|| q.pop_front("http://h"))
+        std::iter::from_fn(|| q.pop_front())
             .map(|e| e.url.into())
             .collect()
     }
 
     #[test]
     fn first_in_first_out_with_every_field_kept() {
-        let origin = "http://h:8080";
         let mut q = HostQueue::default();
         let page: Arc<str> = "http://h:8080/".into();
         let other: Arc<str> = "http://h:8080/other".into();
@@ -308,17 +321,19 @@ mod tests {
             entry("http://h:8080/a", Some(&page)),
             entry("http://h:8080/b", Some(&page)),
             odd,
+            // Shares the first byte of `é` with the URL ahead: cut inside a character.
+            entry("https://elsewhere/è", Some(&other)),
             entry("http://h:8080/c", None).with_role(Role::Asset),
             entry("http://h:8080/d", Some(&page)),
         ];
         for e in all.iter().cloned() {
-            q.push_back(origin, e);
+            q.push_back(e);
         }
-        assert_eq!(q.len(), 5);
+        assert_eq!(q.len(), 6);
         assert_eq!(q.ids().collect::<Vec<_>>(), ["1700000000000-0"]);
         for want in &all {
             assert_eq!(q.front().map(|e| e.url.clone()), Some(want.url.clone()));
-            let got = q.pop_front(origin).expect("an entry");
+            let got = q.pop_front().expect("an entry");
             assert_eq!(
                 (
                     &got.url,
@@ -342,7 +357,7 @@ mod tests {
                 )
             );
         }
-        assert!(q.is_empty() && q.pop_front(origin).is_none() && q.front().is_none());
+        assert!(q.is_empty() && q.pop_front().is_none() && q.front().is_none());
         assert!(q.rest.is_none());
     }
 
@@ -350,10 +365,10 @@ mod tests {
     fn an_entry_put_back_goes_first_and_pushes_mix_with_pops() {
         let mut q = HostQueue::default();
         for i in 0..3 {
-            q.push_back("http://h", entry(&format!("http://h/{i}"), None));
+            q.push_back(entry(&format!("http://h/{i}"), None));
         }
-        let first = q.pop_front("http://h").expect("an entry");
-        q.push_back("http://h", entry("http://h/3", None));
+        let first = q.pop_front().expect("an entry");
+        q.push_back(entry("http://h/3", None));
         q.push_front(first);
         q.push_front(entry("http://h/x", None));
         assert_eq!(q.len(), 5);
@@ -375,20 +390,18 @@ mod tests {
         assert_eq!(std::mem::size_of::<HostQueue>(), 64);
         let n = 50_000;
         for i in 0..n {
-            q.push_back(
-                "http://h",
-                entry(&format!("http://h/docs/page-{i:07}.html"), None),
-            );
+            q.push_back(entry(&format!("http://h/docs/page-{i:07}.html"), None));
         }
-        // Tag, hops, tries, depth, time, length: six bytes besides the path.
-        assert!(packed(&q).bytes.len() <= (n - 1) * (6 + "/docs/page-0000000.html".len()));
+        // Tag, hops, tries, depth, time, shared, length: seven bytes; "http://h/docs/page-00"
+        // shared with the URL ahead, at most "00000.html" left.
+        assert!(packed(&q).bytes.len() <= (n - 1) * (7 + "00000.html".len()));
         for i in 0..n {
             if i < n - 1 {
                 // What was unpacked is never more than what is left (or a little).
                 let p = packed(&q);
                 assert!(p.read <= (p.bytes.len() - p.read).max(COMPACT_AT), "{i}");
             }
-            let e = q.pop_front("http://h").expect("an entry");
+            let e = q.pop_front().expect("an entry");
             assert_eq!(&*e.url, format!("http://h/docs/page-{i:07}.html"));
         }
         assert!(q.is_empty() && q.rest.is_none());
