@@ -92,6 +92,25 @@ impl LocalHost {
     fn has_work(&self) -> bool {
         !self.queue.is_empty() || !self.later.is_empty()
     }
+
+    /// The entry it would hand out next: the first page to try again when `later`, else the
+    /// first of its queue.
+    fn front(&self, later: bool) -> Option<&Entry> {
+        if later {
+            self.later.front()
+        } else {
+            self.queue.front()
+        }
+    }
+
+    /// Takes the entry [`LocalHost::front`] names.
+    fn pop_front(&mut self, later: bool) -> Option<Entry> {
+        if later {
+            self.later.pop_front()
+        } else {
+            self.queue.pop_front()
+        }
+    }
 }
 
 /// A job handed out and not finished.
@@ -280,12 +299,7 @@ impl<S: Store> Core<S> {
             Robots::Fetching => RobotsStep::Wait,
             Robots::Unknown => RobotsStep::Fetch,
             Robots::Known(rules) => {
-                let front = if later_due {
-                    h.later.front()
-                } else {
-                    h.queue.front()
-                };
-                if front.is_some_and(|e| !rules.allows(&e.url)) {
+                if h.front(later_due).is_some_and(|e| !rules.allows(&e.url)) {
                     RobotsStep::Blocked
                 } else {
                     RobotsStep::Go
@@ -539,14 +553,7 @@ impl<S: Store> Core<S> {
 
     /// The role of the entry the host would hand out next.
     fn front_role(&self, key: &str, later: bool) -> Role {
-        let h = self.hosts.get(key);
-        let front = h.and_then(|h| {
-            if later {
-                h.later.front()
-            } else {
-                h.queue.front()
-            }
-        });
+        let front = self.hosts.get(key).and_then(|h| h.front(later));
         front.map_or(Role::Page, |e| e.role)
     }
 
@@ -620,14 +627,7 @@ impl<S: Store> Core<S> {
 
     /// Takes the host's next entry (a page to try again, when one is due).
     fn pop(&mut self, key: &str, later: bool) -> Entry {
-        let h = self.hosts.get_mut(key);
-        let entry = h.and_then(|h| {
-            if later {
-                h.later.pop_front()
-            } else {
-                h.queue.pop_front()
-            }
-        });
+        let entry = self.hosts.get_mut(key).and_then(|h| h.pop_front(later));
         self.held = self.held.saturating_sub(1);
         self.stats.queued.store(self.held, Ordering::Relaxed);
         // Only called when the host has that entry.

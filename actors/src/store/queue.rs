@@ -93,12 +93,14 @@ impl HostQueue {
             return;
         };
         let rest = self.rest.get_or_insert_with(Box::default);
-        let ahead = if rest.packed.len == 0 {
-            next.url.clone()
+        let last_in;
+        let ahead: &str = if rest.packed.len == 0 {
+            &next.url
         } else {
-            std::mem::take(&mut rest.packed.last_in)
+            last_in = std::mem::take(&mut rest.packed.last_in);
+            &last_in
         };
-        rest.packed.push(&ahead, entry);
+        rest.packed.push(ahead, entry);
     }
 
     /// Puts `entry` ahead of every other.
